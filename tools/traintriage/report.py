@@ -1,0 +1,99 @@
+"""The models every tool returns: Finding, Symptom, Report.
+
+A Finding is a conclusion about a *cause* (a catalogue id); a Symptom is what a curve or a log shows
+(a symptom id) with ranked candidate causes. Both carry the numbers that produced them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Severity = Literal["error", "warning", "info"]
+Verdict = Literal["healthy", "broken", "inconclusive", "crashed", "timeout"]
+Source = Literal["probe", "lint", "logs", "grads", "crash", "triage"]
+
+_SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+class Finding(BaseModel):
+    """A conclusion about a cause, with the evidence that supports it."""
+
+    id: str = Field(description="Catalogue id of the cause, e.g. 'double-softmax'.")
+    severity: Severity = Field(description="error: the run cannot learn properly; warning: likely harm; info: context.")
+    confidence: float = Field(ge=0.0, le=1.0, description="How sure the tool is, 0..1.")
+    message: str = Field(description="One or two sentences a person can act on.")
+    evidence: dict[str, Any] = Field(default_factory=dict, description="The measured numbers behind the finding.")
+    where: str | None = Field(default=None, description="'file:line' when the cause is located in source.")
+    ref: str = Field(default="", description="'refs/<page>.md#<id>': the catalogue entry to confirm and fix it.")
+    source: Source = Field(default="probe", description="Which tool produced the finding.")
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.ref:
+            from traintriage.catalogue import ref_for
+
+            self.ref = ref_for(self.id)
+
+
+class Symptom(BaseModel):
+    """What a curve or a run shows, with the causes that fit it, most likely first."""
+
+    id: str = Field(description="Symptom id, e.g. 'flat-loss'.")
+    metric: str | None = Field(default=None, description="The metric the symptom was seen on.")
+    step: int | None = Field(default=None, description="Step where the symptom starts.")
+    message: str = Field(description="What was seen, with numbers.")
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    candidates: list[str] = Field(default_factory=list, description="Candidate cause ids, most likely first.")
+    ref: str = Field(default="", description="'refs/symptoms.md#<id>'.")
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.ref:
+            self.ref = f"refs/symptoms.md#{self.id}"
+        if not self.candidates:
+            from traintriage.catalogue import load_symptoms
+
+            sym = load_symptoms().get(self.id)
+            if sym is not None:
+                self.candidates = list(sym.candidates)
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Most important first: severity, then confidence (stable for ties)."""
+    return sorted(findings, key=lambda f: (_SEVERITY_RANK[f.severity], -f.confidence))
+
+
+def verdict_for(findings: list[Finding], overfit_passed: bool | None) -> Verdict:
+    """DESIGN.md: healthy = no error finding and, when an overfit check ran, it passed."""
+    if any(f.severity == "error" for f in findings):
+        return "broken"
+    if overfit_passed is False:
+        return "broken"
+    return "healthy"
+
+
+class Report(BaseModel):
+    """One tool's answer about one target (script, log, or case)."""
+
+    tool: str = Field(description="triage | probe | lint | logs | grads")
+    target: str = Field(description="The script or log path examined.")
+    verdict: Verdict = Field(description="healthy | broken | inconclusive | crashed | timeout")
+    findings: list[Finding] = Field(default_factory=list, description="Most important first.")
+    symptoms: list[Symptom] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Compact, sampled per-step metrics.")
+    notes: list[str] = Field(default_factory=list, description="What the tool could not do, and why.")
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    seconds: float = 0.0
+
+    def model_post_init(self, __context: Any) -> None:
+        self.findings = sort_findings(self.findings)
+
+    def top_ids(self, k: int = 3, min_severity: Severity = "warning") -> list[str]:
+        """The first k distinct cause ids at or above min_severity."""
+        limit = _SEVERITY_RANK[min_severity]
+        out: list[str] = []
+        for f in self.findings:
+            if _SEVERITY_RANK[f.severity] <= limit and f.id not in out:
+                out.append(f.id)
+        return out[:k]
