@@ -77,5 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+if __name__ == "__main__":  # pragma: no cover - `python -m traintriage.cli`; re-import so classes are shared
+    from traintriage.cli import main as _main
+
+    raise SystemExit(_main())
