@@ -20,6 +20,7 @@ from traintriage import __version__
 # The registry: one line per command module. Each module defines register(subparsers).
 COMMANDS = [
     "traintriage.commands.catalogue_cmds",  # explain, catalogue, symptoms
+    "traintriage.commands.serve_cmds",  # serve, install-skill
 ]
 
 
