@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "term"]
+__all__ = ["__version__", "term", "watch"]
 
 
 def term(name: str, value):  # noqa: ANN001 - a tensor, but torch is not imported here
@@ -23,3 +23,11 @@ def term(name: str, value):  # noqa: ANN001 - a tensor, but torch is not importe
     if hook is not None:
         hook(name, value)
     return value
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562 lazy export: `traintriage.watch` without importing torch here
+    if name in ("watch", "Watcher"):
+        import importlib
+
+        return getattr(importlib.import_module("traintriage.watch"), name)
+    raise AttributeError(f"module 'traintriage' has no attribute {name!r}")
