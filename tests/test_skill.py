@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from traintriage import catalogue as cat
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +157,9 @@ def test_long_method_pages_have_contents() -> None:
     for page in sorted(REFS.glob("*.md")):
         text = page.read_text(encoding="utf-8")
         if len(text.splitlines()) > TOC_OVER_LINES:
-            assert re.search(r"^(Contents|## (Table of )?contents)", text, re.M | re.I), f"{page.name} needs a contents list"
+            assert re.search(r"^(Contents|## (Table of )?contents)", text, re.M | re.I), (
+                f"{page.name} needs a contents list"
+            )
 
 
 def test_links_are_found_at_all() -> None:
@@ -206,6 +207,9 @@ def test_links_into_the_catalogue_name_existing_ids() -> None:
 
 def test_slug_matches_github_for_headings_we_use() -> None:
     assert _slug("Relative update and effective LR") == "relative-update-and-effective-lr"
-    assert _slug("Worked example 1: a log1p term that has gone deaf") == "worked-example-1-a-log1p-term-that-has-gone-deaf"
+    assert (
+        _slug("Worked example 1: a log1p term that has gone deaf")
+        == "worked-example-1-a-log1p-term-that-has-gone-deaf"
+    )
     assert _slug("Update norm, parameter norm") == "update-norm-parameter-norm"
     assert _slug("`traintriage grads` output") == "traintriage-grads-output"
