@@ -20,6 +20,7 @@ tools are closures, so their annotations must be real objects.
 
 import functools
 import importlib.util
+import inspect
 import logging
 import math
 import os
@@ -284,6 +285,16 @@ async def _run_cancellable(ctx: Context, fn: Callable[..., Any], /, **kwargs: An
     return result
 
 
+def _tool(server: MCPServer, **kw: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """server.tool with the docstring dedented (Python < 3.13 keeps a closure's indentation)."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), **kw)
+        return fn
+
+    return deco
+
+
 def _cause_out(e: cat.Entry) -> CauseOut:
     return CauseOut(
         id=e.id,
@@ -425,7 +436,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
     ]
 
     # -- explain ------------------------------------------------------------------------------------------
-    @server.tool(title="Explain a catalogue id or search by symptom", annotations=read_only)
+    @_tool(server, title="Explain a catalogue id or search by symptom", annotations=read_only)
     def explain(
         query: Annotated[
             str,
@@ -442,7 +453,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
     # -- lint ---------------------------------------------------------------------------------------------
     if _provides("lint", "lint_file"):
 
-        @server.tool(title="Lint a training script (static)", annotations=read_only)
+        @_tool(server, title="Lint a training script (static)", annotations=read_only)
         async def lint_script(script: Script, client_roots: ClientRoots = None) -> Report:
             """Static checks on a training script's source (no code runs): detached losses, double softmax,
             missing zero_grad, step order, ... Each finding names a catalogue id and a file:line."""
@@ -454,7 +465,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
     # -- probe --------------------------------------------------------------------------------------------
     if _provides("probe", "run_probe"):
 
-        @server.tool(title="Probe a training script (runs it)", annotations=runs_code)
+        @_tool(server, title="Probe a training script (runs it)", annotations=runs_code)
         async def probe_script(
             script: Script,
             ctx: Context,
@@ -470,8 +481,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             args: ScriptArgs = None,
             client_roots: ClientRoots = None,
         ) -> Report:
-            """Run the user's training script (their code executes, in a child process, for a few steps;
-            file writes go to a temporary folder) under instrumentation and report measured findings:
+            """Runs the user's code: the training script executes in a child process for a few steps (file
+            writes go to a temporary folder) under instrumentation and report measured findings:
             gradients that never reach parameters, updates that are too small or large, dead units, loss
             that does not fall on one batch. Sends progress notifications; cancelling kills the child."""
             from traintriage.probe import run_probe
@@ -492,7 +503,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
     # -- triage -------------------------------------------------------------------------------------------
     if _provides("triage", "triage_script"):
 
-        @server.tool(title="Triage a training script (lint + probe)", annotations=runs_code)
+        @_tool(server, title="Triage a training script (lint + probe)", annotations=runs_code)
         async def triage_script(
             script: Script,
             ctx: Context,
@@ -508,8 +519,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             ] = None,
             client_roots: ClientRoots = None,
         ) -> Report:
-            """Start here. Lints the script and runs it briefly under instrumentation (the user's code
-            executes in a child process; writes go to a temporary folder), then returns one ranked report:
+            """Start here. Lints the script, then runs the user's code briefly under instrumentation (a child
+            process; file writes go to a temporary folder), then returns one ranked report:
             verdict, findings with catalogue ids and evidence. Sends progress; cancelling kills the child."""
             from traintriage.triage import triage_script as triage
 
@@ -545,7 +556,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
 def _register_grad_decomposition(
     server: MCPServer, state: _Server, Script: Any, ScriptArgs: Any, Timeout: Any, runs_code: ToolAnnotations
 ) -> None:
-    @server.tool(title="Decompose gradients per loss term (runs the script)", annotations=runs_code)
+    @_tool(server, title="Decompose gradients per loss term (runs the script)", annotations=runs_code)
     async def grad_decomposition(
         script: Script,
         ctx: Context,
@@ -553,8 +564,8 @@ def _register_grad_decomposition(
         args: ScriptArgs = None,
         client_roots: ClientRoots = None,
     ) -> Report:
-        """For a metric that will not move while the loss does: runs the user's script (their code executes
-        in a child process; writes go to a temporary folder) and splits the gradient by loss term: each
+        """For a metric that will not move while the loss does. Runs the user's code (the script executes in
+        a child process; file writes go to a temporary folder) and splits the gradient by loss term: each
         term's d(loss)/d(term), its gradient norm and cosine with the others on shared parameters, and the
         rough-map reading as findings. Sends progress; cancelling kills the child."""
         from traintriage.grads_probe import grads_script
@@ -571,7 +582,7 @@ def _register_rough_map(server: MCPServer, read_only: ToolAnnotations) -> None:
     from traintriage.gradients import RoughMapReading
     from traintriage.gradients import classify_rough_map as classify
 
-    @server.tool(title="Read the metric-stuck rough map", annotations=read_only)
+    @_tool(server, title="Read the metric-stuck rough map", annotations=read_only)
     def classify_rough_map(
         term: Annotated[str, Field(description="Name of the loss term (or metric) being examined.")],
         dloss_dterm: Annotated[
@@ -641,7 +652,7 @@ def _register_rough_map(server: MCPServer, read_only: ToolAnnotations) -> None:
 
 
 def _register_logs_tools(server: MCPServer, state: _Server, read_only: ToolAnnotations) -> None:
-    @server.tool(title="Read a run's logs", annotations=read_only)
+    @_tool(server, title="Read a run's logs", annotations=read_only)
     async def read_run_logs(
         path: Annotated[
             str,
@@ -673,7 +684,7 @@ def _register_logs_tools(server: MCPServer, state: _Server, read_only: ToolAnnot
         resolved = state.path(path, client_roots, kind="any")
         return await _run_in_thread(read_logs, resolved, format, num_classes, metric, offset, limit)
 
-    @server.tool(title="Plot a run's curves (PNG)", annotations=read_only)
+    @_tool(server, title="Plot a run's curves (PNG)", annotations=read_only)
     async def plot_run(
         path: Annotated[str, Field(description="A log file or run folder; inside the allowed roots.")],
         metrics: Annotated[
