@@ -19,6 +19,7 @@ from traintriage import __version__
 
 # The registry: one line per command module. Each module defines register(subparsers).
 COMMANDS = [
+    "traintriage.commands.probe_cmds",  # probe, triage
     "traintriage.commands.catalogue_cmds",  # explain, catalogue, symptoms
     "traintriage.commands.serve_cmds",  # serve, install-skill
 ]

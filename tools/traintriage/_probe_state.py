@@ -1,0 +1,33 @@
+"""State shared, inside a probe's child process, between the harness and `traintriage.term`.
+
+The harness sets `recorder` before the user's script runs. `traintriage.term(name, value)` looks this
+module up in `sys.modules` (it never imports it), so outside a probe marking a term costs nothing.
+
+Loss terms of the current optimizer step are kept with their tensors (`current_terms()`), so gradient
+decomposition can ask for each term's gradient on shared parameters while the graph is still alive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+recorder: Any = None  # the active traintriage.probe.harness.Recorder, or None
+
+
+def on_term(name: str, value: Any) -> None:
+    """Called by traintriage.term(): record a custom loss term for the current step."""
+    r = recorder
+    if r is not None:
+        r.on_term(name, value, source="term")
+
+
+def current_terms() -> list[dict[str, Any]]:
+    """Loss terms seen since the last optimizer step: [{'name', 'source', 'tensor'}], oldest first."""
+    r = recorder
+    return list(r.terms) if r is not None else []
+
+
+def last_step_terms() -> list[dict[str, Any]]:
+    """Terms of the last completed optimizer step (names and float values, tensors released)."""
+    r = recorder
+    return list(r.last_terms) if r is not None else []

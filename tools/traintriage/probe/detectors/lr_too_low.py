@@ -1,0 +1,41 @@
+"""lr-too-low: updates are a tiny fraction of the weights and the loss barely moves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traintriage.probe.detectors._common import finding, group_rel_updates, median
+
+# CS231n's update/weight guideline is ~1e-3; a hundredth of that moves the weights by 0.001 % a step:
+# thousands of steps to go anywhere. Only judged with a loss that did not fall.
+REL_UPDATE_LOW = 1e-5
+# The loss counts as stuck when it kept more than this share of its starting value.
+STUCK_RATIO = 0.9
+
+
+def detect(ev: dict[str, Any]) -> list:
+    rel = group_rel_updates(ev, skip_first=1)
+    steps = ev.get("steps", [])
+    if not rel or not steps:
+        return []
+    lrs = [g.get("lr") for g in steps[0].get("groups", [])]
+    meds = []
+    for gi, g in enumerate(rel):
+        m = median(g)
+        if m is not None and (gi >= len(lrs) or (lrs[gi] or 0) > 0):
+            meds.append(m)
+    if not meds:
+        return []
+    top = max(meds)
+    ratio = (ev.get("overfit") or {}).get("ratio")
+    if top >= REL_UPDATE_LOW * 10 or ratio is None or ratio < STUCK_RATIO:
+        return []
+    if top == 0:
+        return []  # nothing moves at all: a wiring bug (step-order, loss-detached), not the LR
+    conf = 0.85 if top < REL_UPDATE_LOW else 0.55
+    sev = "error" if top < REL_UPDATE_LOW else "warning"
+    return [finding("lr-too-low", sev, conf,
+                    f"Each step changes the weights by only {top:.2g} of their norm (a healthy ratio is ~1e-3) "
+                    f"and the loss kept {ratio:.0%} of its starting value: raise the learning rate (an LR range "
+                    "test finds the band).",
+                    median_rel_update=top, guideline=1e-3, lr=lrs, loss_ratio=ratio)]

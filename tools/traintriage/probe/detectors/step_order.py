@@ -1,0 +1,42 @@
+"""step-order: optimizer.step() sees no gradient (zero_grad between backward and step, or step before
+backward), or the LR scheduler steps before the optimizer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traintriage.probe.detectors._common import finding
+
+# Fraction of steps (after the first) that see no gradient before we call the order broken: one such step
+# can be a legitimate skip (GradScaler inf-skip, a warm-up), half of them is the loop itself.
+EMPTY_STEP_FRACTION = 0.5
+
+
+def detect(ev: dict[str, Any]) -> list:
+    steps = ev.get("steps", [])[1:]
+    out = []
+    if steps and ev.get("backwards"):
+        empty = [s for s in steps if s.get("grads_none") == s.get("n_params") or not s.get("grad_norm_at_step")]
+        frac = len(empty) / len(steps)
+        if frac >= EMPTY_STEP_FRACTION:
+            zero_between = sum(1 for s in empty if s.get("zero_after_bwd"))
+            no_bwd = sum(1 for s in empty if s.get("bwd_since_step") == 0)
+            how = ("zero_grad() runs between backward() and step(), wiping the gradients" if zero_between >= no_bwd
+                   else "step() runs before backward() in each iteration")
+            out.append(finding("step-order", "error", 0.9,
+                               f"optimizer.step() found no gradient in {len(empty)}/{len(steps)} steps: {how}.",
+                               empty_steps=len(empty), steps=len(steps), zero_between_backward_and_step=zero_between,
+                               step_without_backward=no_bwd, events=(ev.get("end") or {}).get("events")))
+        stale = [s for s in steps if s.get("bwd_since_step") == 0 and s.get("grad_norm_at_step")]
+        if not out and len(stale) / len(steps) >= EMPTY_STEP_FRACTION and len(ev.get("optimizers", [])) == 1:
+            out.append(finding("step-order", "warning", 0.6,
+                               "optimizer.step() runs before this iteration's backward(): each step applies the "
+                               "previous iteration's gradients.",
+                               stale_steps=len(stale), steps=len(steps), events=(ev.get("end") or {}).get("events")))
+    end = ev.get("end") or {}
+    if end.get("sched_before_opt", 0) > 0:
+        out.append(finding("step-order", "warning", 0.5,
+                           "lr_scheduler.step() was called before the first optimizer.step(): the first value "
+                           "of the schedule is skipped (PyTorch warns about this order).",
+                           scheduler_steps_before_optimizer=end["sched_before_opt"]))
+    return out

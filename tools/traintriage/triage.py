@@ -1,0 +1,102 @@
+"""Triage one training script: probe it (overfit one batch under instrumentation), lint its source, and
+read its logs when given; merge everything into one ranked Report (tool="triage").
+
+lint and logs are optional parts: each is imported where it is used, so triage works with whatever of
+the package is present, and says in `notes` what it could not run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from traintriage.report import Finding, Report, sort_findings, verdict_for
+
+
+def _lint(script: str, notes: list[str]) -> Report | None:
+    try:
+        from traintriage.lint import lint_file
+    except ImportError:
+        notes.append("lint is not available in this installation; source checks skipped.")
+        return None
+    try:
+        return lint_file(script)
+    except Exception as e:  # noqa: BLE001 - a lint failure must not hide the probe's evidence
+        notes.append(f"lint failed: {type(e).__name__}: {e}")
+        return None
+
+
+def _merge(lint_rep: Report | None, probe: Report, notes: list[str]) -> list[Finding]:
+    if lint_rep is None:
+        return list(probe.findings)
+    try:
+        from traintriage.lint import merge
+    except ImportError:
+        return sort_findings(list(probe.findings) + list(lint_rep.findings))
+    try:
+        return merge(list(lint_rep.findings), probe)
+    except Exception as e:  # noqa: BLE001
+        notes.append(f"merging lint and probe failed ({type(e).__name__}: {e}); both lists kept as they are.")
+        return sort_findings(list(probe.findings) + list(lint_rep.findings))
+
+
+def _logs(path: str, notes: list[str]) -> Report | None:
+    try:
+        from traintriage.logs import diagnose, read_run
+    except ImportError:
+        notes.append("log reading is not available in this installation; --logs ignored.")
+        return None
+    try:
+        return diagnose(read_run(path))
+    except Exception as e:  # noqa: BLE001
+        notes.append(f"could not read logs {path}: {type(e).__name__}: {e}")
+        return None
+
+
+def triage_script(
+    script: str | os.PathLike,
+    *,
+    steps: int = 40,
+    timeout: float = 120.0,
+    args: Sequence[str] = (),
+    cwd: str | os.PathLike | None = None,
+    logs: str | os.PathLike | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Report:
+    from traintriage.probe import run_probe
+
+    script = str(script)
+    notes: list[str] = []
+    lint_rep = _lint(script, notes)
+    probe = run_probe(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,
+                      on_progress=on_progress, cancel=cancel)
+    findings = _merge(lint_rep, probe, notes)
+    symptoms = list(probe.symptoms)
+    metrics: dict[str, Any] = dict(probe.metrics)
+    if logs is not None:
+        log_rep = _logs(str(logs), notes)
+        if log_rep is not None:
+            have = {f.id for f in findings}
+            findings += [f for f in log_rep.findings if f.id not in have]
+            symptoms += list(log_rep.symptoms)
+            metrics["logs"] = log_rep.metrics
+            notes += [f"logs: {n}" for n in log_rep.notes]
+    notes = list(probe.notes) + notes
+    if lint_rep is not None:
+        notes += [f"lint: {n}" for n in lint_rep.notes]
+    if probe.verdict in ("crashed", "timeout", "inconclusive"):
+        verdict = probe.verdict
+        if verdict == "inconclusive" and any(f.severity == "error" for f in findings) and not (
+            cancel is not None and cancel.is_set()
+        ):
+            verdict = "broken"
+    else:
+        of = metrics.get("overfit") or {}
+        passed = of.get("passed") if probe.verdict == "broken" or of else None
+        verdict = verdict_for(findings, passed if isinstance(passed, bool) else None)
+    return Report(tool="triage", target=script, verdict=verdict, findings=sort_findings(findings),
+                  symptoms=symptoms, metrics=metrics, notes=notes, stdout_tail=probe.stdout_tail,
+                  stderr_tail=probe.stderr_tail, seconds=round(probe.seconds + (lint_rep.seconds if lint_rep else 0), 3))
