@@ -18,6 +18,7 @@ from traintriage.lint.rules import (
     decay_norm_bias,
     double_softmax,
     eval_mode,
+    eval_never_called,
     frozen_after_optimizer,
     grad_accum,
     loss_rewrapped,
@@ -25,6 +26,7 @@ from traintriage.lint.rules import (
     nll_input,
     no_grad_training,
     no_step,
+    optimizer_model_mismatch,
     params_replaced,
     scheduler_before_step,
     sigmoid_bce,
@@ -49,9 +51,11 @@ RULES: list[ModuleType] = [
     decay_norm_bias,  # decay on model.parameters() with norm layers / biases
     params_replaced,  # optimizer built, then model replaced / head attached
     unfreeze_after_filter,  # optimizer built from requires_grad params, then unfreeze
+    optimizer_model_mismatch,  # Trainer(other_model, optimizer)
     loss_rewrapped,  # torch.tensor(loss.item(), requires_grad=True)
     no_grad_training,  # loss computed under no_grad
     eval_mode,  # model.eval() and no train() before the next step
+    eval_never_called,  # validation under no_grad, never model.eval()
     grad_accum,  # accumulation without dividing the loss
     frozen_after_optimizer,  # requires_grad=False after the optimizer is built
     strict_false,  # load_state_dict(strict=False), result discarded
@@ -76,7 +80,9 @@ def lint_source(src: str, filename: str = "<script>") -> list[Finding]:
     try:
         ctx = Ctx(src, filename)
     except SyntaxError as e:
-        raise LintError(f"{filename}:{e.lineno}: not valid Python ({e.msg}); lint reads the source only") from e
+        raise LintError(
+            f"{filename}:{e.lineno}: not valid Python ({e.msg}); lint reads the source only"
+        ) from e
     except RecursionError as e:  # pathologically nested expressions
         raise LintError(f"{filename}: too deeply nested to parse") from e
     out: list[Finding] = []

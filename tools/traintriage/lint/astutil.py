@@ -21,13 +21,35 @@ MAX_DEPTH = 10
 
 # --- what the names mean --------------------------------------------------------------------------------
 
-SOFTMAX_FUNCS = {"torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax", "torch.Tensor.softmax"}
+SOFTMAX_FUNCS = {
+    "torch.softmax",
+    "torch.nn.functional.softmax",
+    "torch.special.softmax",
+    "torch.Tensor.softmax",
+}
 LOG_SOFTMAX_FUNCS = {"torch.log_softmax", "torch.nn.functional.log_softmax", "torch.special.log_softmax"}
 SIGMOID_FUNCS = {"torch.sigmoid", "torch.nn.functional.sigmoid", "torch.special.expit"}
 # Methods that keep what a tensor "is" (probabilities stay probabilities through a reshape or a cast).
 PASSTHROUGH_METHODS = {
-    "view", "reshape", "squeeze", "unsqueeze", "flatten", "permute", "transpose", "contiguous", "float",
-    "double", "half", "bfloat16", "to", "clone", "cuda", "cpu", "view_as", "reshape_as", "type_as",
+    "view",
+    "reshape",
+    "squeeze",
+    "unsqueeze",
+    "flatten",
+    "permute",
+    "transpose",
+    "contiguous",
+    "float",
+    "double",
+    "half",
+    "bfloat16",
+    "to",
+    "clone",
+    "cuda",
+    "cpu",
+    "view_as",
+    "reshape_as",
+    "type_as",
 }
 PASSTHROUGH_FUNCS = {"torch.clamp", "torch.clip", "torch.squeeze", "torch.flatten", "torch.reshape"}
 
@@ -55,22 +77,73 @@ LOSS_FUNCS = {
     "torch.nn.functional.nll_loss2d": "nll",
 }
 NORM_LAYERS = {
-    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LayerNorm", "GroupNorm", "RMSNorm",
-    "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "SyncBatchNorm",
+    "LayerNorm",
+    "GroupNorm",
+    "RMSNorm",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
 }
 BIAS_LAYERS = {"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Embedding"}
 # Model constructors from libraries whose classifiers end in a Linear layer (they return logits).
 LOGIT_MODEL_PREFIXES = ("torchvision.models.", "timm.create_model")
 OPTIMIZER_CLASSES = {
-    "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta", "ASGD", "LBFGS",
-    "Rprop", "SparseAdam", "Adafactor", "Lion", "AdamW8bit", "Adam8bit", "PagedAdamW", "PagedAdamW8bit",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "ASGD",
+    "LBFGS",
+    "Rprop",
+    "SparseAdam",
+    "Adafactor",
+    "Lion",
+    "AdamW8bit",
+    "Adam8bit",
+    "PagedAdamW",
+    "PagedAdamW8bit",
 }
-SCHEDULER_HINTS = ("lr_scheduler", "get_linear_schedule", "get_cosine_schedule", "get_scheduler", "get_constant_schedule")
-NO_GRAD_CONTEXTS = {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"}
+SCHEDULER_HINTS = (
+    "lr_scheduler",
+    "get_linear_schedule",
+    "get_cosine_schedule",
+    "get_scheduler",
+    "get_constant_schedule",
+)
+NO_GRAD_CONTEXTS = {
+    "torch.no_grad",
+    "torch.inference_mode",
+    "torch.autograd.no_grad",
+    "torch.autograd.grad_mode.no_grad",
+}
 # Calls that return the same module object (parameters unchanged) when applied to a model.
 SAME_MODULE_METHODS = {
-    "to", "cuda", "cpu", "half", "float", "double", "bfloat16", "train", "eval", "requires_grad_", "type",
-    "to_empty", "share_memory", "apply", "zero_grad",
+    "to",
+    "cuda",
+    "cpu",
+    "half",
+    "float",
+    "double",
+    "bfloat16",
+    "train",
+    "eval",
+    "requires_grad_",
+    "type",
+    "to_empty",
+    "share_memory",
+    "apply",
+    "zero_grad",
 }
 
 
@@ -107,7 +180,11 @@ def walk_scope(node: ast.AST) -> Iterator[ast.AST]:
 
 
 def const_number(node: ast.AST | None) -> float | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
         return float(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         v = const_number(node.operand)
@@ -244,7 +321,9 @@ class Ctx:
                         add(t, v, stmt)
                 else:
                     for t in target.elts:
-                        add(t, ast.Constant(value=None), stmt)  # unpacked from something opaque
+                        add(
+                            t, ast.copy_location(ast.Constant(value=None), stmt), stmt
+                        )  # unpacked from something opaque
                 return
             name = dotted(target)
             if name:
@@ -286,7 +365,7 @@ class Ctx:
         found = None
         for item in cls.body:
             if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-                for ln, v, _ in self.assignments(item).get(f"self.{attr}", []):
+                for _ln, v, _ in self.assignments(item).get(f"self.{attr}", []):
                     if found is None or item.name == "__init__":
                         found = v
         return found
@@ -298,7 +377,9 @@ class Ctx:
                 out.append(node)
         return out
 
-    def param_arg(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, name: str) -> ast.AST | None:
+    def param_arg(
+        self, fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, name: str
+    ) -> ast.AST | None:
         names = [x.arg for x in fn.args.posonlyargs + fn.args.args]
         if names and names[0] == "self" and isinstance(call.func, ast.Attribute):
             names = names[1:]
@@ -311,7 +392,9 @@ class Ctx:
                 return call.args[i]
         return None
 
-    def resolve(self, expr: ast.AST, scope: Scope, line: int, depth: int = 0) -> list[tuple[ast.AST, Scope, int]]:
+    def resolve(
+        self, expr: ast.AST, scope: Scope, line: int, depth: int = 0
+    ) -> list[tuple[ast.AST, Scope, int]]:
         """Follow a Name/dotted name to the expression(s) that produced it: [(expr, scope, line)]."""
         name = dotted(expr)
         if name is None or depth > MAX_DEPTH:
@@ -327,7 +410,11 @@ class Ctx:
             v, sc = got
             if isinstance(v, ast.AugAssign):
                 return [(v, sc, v.lineno)]
-            return self.resolve(v, sc, getattr(v, "lineno", line), depth + 1) if dotted(v) else [(v, sc, v.lineno)]
+            return (
+                self.resolve(v, sc, getattr(v, "lineno", line), depth + 1)
+                if dotted(v)
+                else [(v, sc, getattr(v, "lineno", line))]
+            )
         if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef) and name in self.params(scope):
             out = []
             for call in self.call_sites(scope):
@@ -406,7 +493,11 @@ class Ctx:
         if is_torch_nn(c, LAYER_KIND):
             return LAYER_KIND[last]
         if is_torch_nn(c, {"Sequential"}):
-            if ctor.args and not isinstance(ctor.args[-1], ast.Starred) and isinstance(ctor.args[-1], ast.Call):
+            if (
+                ctor.args
+                and not isinstance(ctor.args[-1], ast.Starred)
+                and isinstance(ctor.args[-1], ast.Call)
+            ):
                 return self.constructed_kind(ctor.args[-1], scope, depth + 1)
             return None
         if c.startswith(LOGIT_MODEL_PREFIXES) and "segmentation" not in c and "detection" not in c:
@@ -455,7 +546,11 @@ class Ctx:
             for n in ast.walk(target):
                 if isinstance(n, ast.Call):
                     nc = self.call_canon(n)
-                    if nc and nc.startswith("torch.") or (nc and "." not in nc and nc in NORM_LAYERS | BIAS_LAYERS):
+                    if (
+                        nc
+                        and nc.startswith("torch.")
+                        or (nc and "." not in nc and nc in NORM_LAYERS | BIAS_LAYERS)
+                    ):
                         found.add(short(nc))
         return found if known else None
 
@@ -472,7 +567,7 @@ class Ctx:
             kind = LOSS_CLASSES.get(short(kc)) if is_torch_nn(kc, LOSS_CLASSES) else None
         elif dotted(call.func):
             kinds = set()
-            for v, sc, _ in self.resolve(call.func, scope, call.lineno):
+            for v, _sc, _ in self.resolve(call.func, scope, call.lineno):
                 if isinstance(v, ast.Call):
                     kc = self.call_canon(v)
                     kinds.add(LOSS_CLASSES.get(short(kc)) if is_torch_nn(kc, LOSS_CLASSES) else None)
@@ -551,7 +646,9 @@ class Ctx:
     def loops(self) -> list[ast.For | ast.While | ast.AsyncFor]:
         return [n for n in ast.walk(self.tree) if isinstance(n, ast.For | ast.While | ast.AsyncFor)]
 
-    def events(self, node: ast.AST, expand: bool = True, _depth: int = 0, _via: str | None = None) -> list[Event]:
+    def events(
+        self, node: ast.AST, expand: bool = True, _depth: int = 0, _via: str | None = None
+    ) -> list[Event]:
         """Training-relevant calls under `node` in source order, expanding calls of local functions once."""
         out: list[Event] = []
 
@@ -602,7 +699,9 @@ class Ctx:
                 if len(fns) == 1 and not self._encloses(fns[0], call):
                     fn = fns[0]
                     for sub in self.events(fn, expand, _depth + 1, _via=fn.name):
-                        sub = Event(sub.kind, sub.node, self._map_param(fn, call, sub.recv), sub.loss, [], fn.name)
+                        sub = Event(
+                            sub.kind, sub.node, self._map_param(fn, call, sub.recv), sub.loss, [], fn.name
+                        )
                         sub.conds = conds_of(call)
                         out.append(sub)
                     continue
@@ -620,7 +719,9 @@ class Ctx:
             p = self.parent.get(p)
         return False
 
-    def _map_param(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, recv: str | None) -> str | None:
+    def _map_param(
+        self, fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, recv: str | None
+    ) -> str | None:
         """Rename a callee's parameter (`model`) to the caller's argument (`net`)."""
         if not recv:
             return recv
@@ -666,7 +767,9 @@ class Ctx:
 
     # --- output --------------------------------------------------------------------------------------
 
-    def finding(self, rule, node: ast.AST, message: str, confidence: float | None = None, **evidence) -> Finding:
+    def finding(
+        self, rule, node: ast.AST, message: str, confidence: float | None = None, **evidence
+    ) -> Finding:
         return Finding(
             id=rule.CAUSE,
             severity=evidence.pop("severity", rule.SEVERITY),
@@ -692,8 +795,13 @@ def number(ctx: Ctx, expr: ast.AST | None, scope: Scope, line: int, depth: int =
         a, b = number(ctx, expr.left, scope, line, depth + 1), number(ctx, expr.right, scope, line, depth + 1)
         if a is None or b is None:
             return None
-        ops = {ast.Mult: lambda: a * b, ast.Div: lambda: a / b if b else None, ast.Add: lambda: a + b,
-               ast.Sub: lambda: a - b, ast.Pow: lambda: a**b}
+        ops = {
+            ast.Mult: lambda: a * b,
+            ast.Div: lambda: a / b if b else None,
+            ast.Add: lambda: a + b,
+            ast.Sub: lambda: a - b,
+            ast.Pow: lambda: a**b,
+        }
         f = ops.get(type(expr.op))
         return f() if f else None
     name = dotted(expr)
@@ -707,7 +815,9 @@ def number(ctx: Ctx, expr: ast.AST | None, scope: Scope, line: int, depth: int =
         attr = name.rsplit(".", 1)[1]
         for node in ast.walk(ctx.tree):
             if isinstance(node, ast.Call) and method_name(node) == "add_argument":
-                flags = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                flags = [
+                    a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                ]
                 dest = kwarg(node, "dest")
                 names = {f.lstrip("-").replace("-", "_") for f in flags}
                 if isinstance(dest, ast.Constant):
@@ -750,7 +860,9 @@ def filters_requires_grad(ctx: Ctx, opt_ctor: ast.Call) -> bool:
     nodes = [params]
     if isinstance(params, ast.Name):
         nodes += [v for v, _, _ in ctx.resolve(params, ctx.scope_of(opt_ctor), opt_ctor.lineno)]
-    return any(isinstance(n, ast.Attribute) and n.attr == "requires_grad" for node in nodes for n in ast.walk(node))
+    return any(
+        isinstance(n, ast.Attribute) and n.attr == "requires_grad" for node in nodes for n in ast.walk(node)
+    )
 
 
 def backward_lines(ctx: Ctx, scope: Scope) -> list[int]:
@@ -785,7 +897,49 @@ def scope_events(ctx: Ctx, scope: Scope) -> list[Event]:
 
 
 def trained_models(ctx: Ctx) -> set[str]:
+    """Dotted names of the models an optimizer holds (`model`, and `self.model` when a method stores it)."""
     out: set[str] = set()
     for c in ctx.optimizer_ctors():
-        out.update(parameters_roots(ctx, c))
+        roots = parameters_roots(ctx, c)
+        out.update(roots)
+        cls = ctx.class_of(c)
+        if cls is None:
+            continue
+        for item in cls.body:
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                for name, hits in ctx.assignments(item).items():
+                    if name.startswith("self.") and any(dotted(v) in roots for _l, v, _s in hits):
+                        out.add(name)
+    return out
+
+
+def grad_clearing(ctx: Ctx, node: ast.AST) -> bool:
+    """Does anything under `node` clear gradients (zero_grad, p.grad = None, p.grad.zero_())?"""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Attribute) and n.attr in ("zero_grad", "zero_grad_"):
+            return True
+        if isinstance(n, ast.Attribute) and n.attr == "grad" and isinstance(n.ctx, ast.Store):
+            return True
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in ("zero_", "detach_", "fill_")
+        ):
+            inner = n.func.value
+            while isinstance(inner, ast.Attribute) and inner.attr == "data":
+                inner = inner.value
+            if isinstance(inner, ast.Attribute) and inner.attr == "grad":
+                return True
+    return False
+
+
+def local_callees(ctx: Ctx, node: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Functions defined in the file that are called (by name or self.name) under `node`."""
+    out = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            name = (dotted(n.func) or "").rsplit(".", 1)[-1]
+            fns = ctx.functions.get(name, [])
+            if len(fns) == 1 and fns[0] not in out:
+                out.append(fns[0])
     return out

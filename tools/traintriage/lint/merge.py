@@ -16,12 +16,21 @@ from traintriage.report import Finding, Report, sort_findings
 
 # Families for the DESIGN.md ids, used when the catalogue cannot be read (it is authoritative when it can).
 FAMILY = {
-    "params-not-in-optimizer": "wiring", "loss-detached": "wiring", "step-order": "wiring",
-    "missing-zero-grad": "wiring", "wrong-train-eval-mode": "wiring", "no-trainable-params": "wiring",
-    "adam-coupled-weight-decay": "optimizer", "decay-on-norm-and-bias": "optimizer",
-    "scheduler-misuse": "optimizer", "grad-accum-not-scaled": "optimizer",
-    "double-softmax": "loss", "sigmoid-bceloss": "loss", "ce-target-form": "loss",
-    "nll-without-log-softmax": "loss", "frozen-param-in-optimizer": "finetune",
+    "params-not-in-optimizer": "wiring",
+    "loss-detached": "wiring",
+    "step-order": "wiring",
+    "missing-zero-grad": "wiring",
+    "wrong-train-eval-mode": "wiring",
+    "no-trainable-params": "wiring",
+    "adam-coupled-weight-decay": "optimizer",
+    "decay-on-norm-and-bias": "optimizer",
+    "scheduler-misuse": "optimizer",
+    "grad-accum-not-scaled": "optimizer",
+    "double-softmax": "loss",
+    "sigmoid-bceloss": "loss",
+    "ce-target-form": "loss",
+    "nll-without-log-softmax": "loss",
+    "frozen-param-in-optimizer": "finetune",
     "state-dict-shape-mismatch": "finetune",
 }
 # What a passing overfit check measured, per lint id: the sentence `contradicted_by` carries.

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from traintriage.lint.astutil import Ctx
 
 
-def loss_inputs(ctx: Ctx, types: set[str]) -> Iterator[tuple[ast.Call, str, ast.AST, ast.AST | None, str | None]]:
+def loss_inputs(
+    ctx: Ctx, types: set[str]
+) -> Iterator[tuple[ast.Call, str, ast.AST, ast.AST | None, str | None]]:
     """(call, loss type, input expr, target expr, input kind) for each loss call of the given types."""
     for node in ast.walk(ctx.tree):
         if not isinstance(node, ast.Call):

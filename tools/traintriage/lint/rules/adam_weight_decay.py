@@ -51,10 +51,14 @@ def check(ctx: Ctx) -> list[Finding]:
         if wd is not None:
             wds.append(wd)
         if wds and max(wds) > 0:
-            out.append(ctx.finding(
-                sys.modules[__name__], call,
-                f"{short(c)} with weight_decay={max(wds):g} applies L2 through the adaptive update, so decay is "
-                "weakest on the weights with the largest gradients; use torch.optim.AdamW for decoupled decay.",
-                optimizer=short(c), weight_decay=max(wds),
-            ))
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    call,
+                    f"{short(c)} with weight_decay={max(wds):g} applies L2 through the adaptive update, so decay is "
+                    "weakest on the weights with the largest gradients; use torch.optim.AdamW for decoupled decay.",
+                    optimizer=short(c),
+                    weight_decay=max(wds),
+                )
+            )
     return out

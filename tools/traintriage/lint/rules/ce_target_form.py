@@ -24,7 +24,11 @@ def target_form(ctx: Ctx, expr: ast.AST | None, scope, line: int, depth: int = 0
     if expr is None or depth > MAX_DEPTH:
         return None
     if isinstance(expr, ast.Name | ast.Attribute) and dotted(expr):
-        forms = {target_form(ctx, v, sc, ln, depth + 1) for v, sc, ln in ctx.resolve(expr, scope, line) if v is not expr}
+        forms = {
+            target_form(ctx, v, sc, ln, depth + 1)
+            for v, sc, ln in ctx.resolve(expr, scope, line)
+            if v is not expr
+        }
         return forms.pop() if len(forms) == 1 else None
     if not isinstance(expr, ast.Call):
         return None
@@ -42,10 +46,13 @@ def check(ctx: Ctx) -> list[Finding]:
     out = []
     for call, _t, _inp, tgt, _kind in loss_inputs(ctx, {"ce"}):
         if target_form(ctx, tgt, ctx.scope_of(call), call.lineno) == "one_hot_long":
-            out.append(ctx.finding(
-                sys.modules[__name__], call,
-                f"cross-entropy's target ({dotted(tgt) or 'F.one_hot(...)'}) is an int64 one-hot matrix: pass "
-                "class indices (the labels before one_hot) or float probabilities (.float()).",
-                target=dotted(tgt),
-            ))
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    call,
+                    f"cross-entropy's target ({dotted(tgt) or 'F.one_hot(...)'}) is an int64 one-hot matrix: pass "
+                    "class indices (the labels before one_hot) or float probabilities (.float()).",
+                    target=dotted(tgt),
+                )
+            )
     return out

@@ -58,12 +58,17 @@ def check(ctx: Ctx) -> list[Finding]:
         if not norms and not biases:
             continue
         severity = "warning" if (wd >= DECAY_WARN and norms) else "info"
-        out.append(ctx.finding(
-            sys.modules[__name__], call,
-            f"{short(c)} decays every parameter of the model (weight_decay={wd:g}), including "
-            f"{'norm layers (' + ', '.join(norms) + ') and ' if norms else ''}biases; put 1-D parameters in a "
-            "param group with weight_decay=0.",
-            confidence=0.6 if severity == "warning" else 0.35,
-            severity=severity, weight_decay=wd, norm_layers=norms,
-        ))
+        out.append(
+            ctx.finding(
+                sys.modules[__name__],
+                call,
+                f"{short(c)} decays every parameter of the model (weight_decay={wd:g}), including "
+                f"{'norm layers (' + ', '.join(norms) + ') and ' if norms else ''}biases; put 1-D parameters in a "
+                "param group with weight_decay=0.",
+                confidence=0.6 if severity == "warning" else 0.35,
+                severity=severity,
+                weight_decay=wd,
+                norm_layers=norms,
+            )
+        )
     return out

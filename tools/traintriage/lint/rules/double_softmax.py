@@ -20,10 +20,13 @@ def check(ctx: Ctx) -> list[Finding]:
     for call, _t, inp, _tgt, kind in loss_inputs(ctx, {"ce"}):
         if kind == "softmax":
             name = dotted(inp) or "its input"
-            out.append(ctx.finding(
-                sys.modules[__name__], call,
-                f"cross-entropy is given softmax probabilities ({name}); it applies log-softmax itself, so pass "
-                "the raw logits and keep softmax for reporting only.",
-                input=name,
-            ))
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    call,
+                    f"cross-entropy is given softmax probabilities ({name}); it applies log-softmax itself, so pass "
+                    "the raw logits and keep softmax for reporting only.",
+                    input=name,
+                )
+            )
     return out

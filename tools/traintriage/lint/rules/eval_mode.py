@@ -44,12 +44,16 @@ def check(ctx: Ctx) -> list[Finding]:
             return
         seen.add(e.line)
         where = f" (inside {e.via}())" if e.via else ""
-        out.append(ctx.finding(
-            sys.modules[__name__], e.node,
-            f"{e.recv}.eval(){where} {how}: dropout and batch-norm run in inference mode while training. "
-            f"Call {e.recv}.train() before the next training step.",
-            model=e.recv, via=e.via,
-        ))
+        out.append(
+            ctx.finding(
+                sys.modules[__name__],
+                e.node,
+                f"{e.recv}.eval(){where} {how}: dropout and batch-norm run in inference mode while training. "
+                f"Call {e.recv}.train() before the next training step.",
+                model=e.recv,
+                via=e.via,
+            )
+        )
 
     # 1) inside a training loop: from the eval, going round the loop, a backward comes before a train()
     for _loop, events in loop_events(ctx):

@@ -43,11 +43,14 @@ def check(ctx: Ctx) -> list[Finding]:
             after = [t for t in trains if t > line]
             if not after or any(line < o.lineno < after[0] for o in ctors):
                 continue
-            out.append(ctx.finding(
-                sys.modules[__name__], node,
-                f"parameters are frozen after the optimizer (line {opt.lineno}) was built from all of them; "
-                "freeze first, then build the optimizer from [p for p in model.parameters() if p.requires_grad].",
-                optimizer_line=opt.lineno,
-            ))
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    node,
+                    f"parameters are frozen after the optimizer (line {opt.lineno}) was built from all of them; "
+                    "freeze first, then build the optimizer from [p for p in model.parameters() if p.requires_grad].",
+                    optimizer_line=opt.lineno,
+                )
+            )
             break
     return out

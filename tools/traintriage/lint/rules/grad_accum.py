@@ -45,10 +45,17 @@ def _scales(node: ast.AST) -> bool:
 def check(ctx: Ctx) -> list[Finding]:
     out = []
     for loop, events in loop_events(ctx):
-        if any("accumulate" in (ctx.call_canon(i.context_expr) or "") for n in ast.walk(loop)
-               if isinstance(n, ast.With) for i in n.items if isinstance(i.context_expr, ast.Call)):
+        if any(
+            "accumulate" in (ctx.call_canon(i.context_expr) or "")
+            for n in ast.walk(loop)
+            if isinstance(n, ast.With)
+            for i in n.items
+            if isinstance(i.context_expr, ast.Call)
+        ):
             continue
-        steps = [(e, _modulo(c)) for e in events if e.kind == "step" for c in e.conds if _modulo(c) is not None]
+        steps = [
+            (e, _modulo(c)) for e in events if e.kind == "step" for c in e.conds if _modulo(c) is not None
+        ]
         if not steps:
             continue
         step, mod = steps[0]
@@ -75,13 +82,17 @@ def check(ctx: Ctx) -> list[Finding]:
         # the loss may come from a helper that divides inside; trace one call deep
         if hits and isinstance(hits[-1], ast.Call) and _scales_in_callee(ctx, hits[-1]):
             continue
-        out.append(ctx.finding(
-            sys.modules[__name__], b.node,
-            f"gradients accumulate over micro-batches (step at line {step.line} runs when "
-            f"`{ast.unparse(mod)} == 0`) but {name} is not divided by the accumulation count: the update is "
-            f"{divisor or 'N'} times a batch's. Use ({name} / {divisor or 'accum_steps'}).backward().",
-            step_line=step.line, accumulation=divisor,
-        ))
+        out.append(
+            ctx.finding(
+                sys.modules[__name__],
+                b.node,
+                f"gradients accumulate over micro-batches (step at line {step.line} runs when "
+                f"`{ast.unparse(mod)} == 0`) but {name} is not divided by the accumulation count: the update is "
+                f"{divisor or 'N'} times a batch's. Use ({name} / {divisor or 'accum_steps'}).backward().",
+                step_line=step.line,
+                accumulation=divisor,
+            )
+        )
     return out
 
 

@@ -23,11 +23,15 @@ def check(ctx: Ctx) -> list[Finding]:
     for call, _t, inp, _tgt, kind in loss_inputs(ctx, {"nll"}):
         if kind in WHAT:
             name = dotted(inp) or "its input"
-            out.append(ctx.finding(
-                sys.modules[__name__], call,
-                f"NLLLoss is given {WHAT[kind]} ({name}), not log-probabilities; apply log_softmax first or "
-                "use CrossEntropyLoss on the logits.",
-                confidence=CONFIDENCE if kind != "logits" else 0.75,
-                input=name, input_kind=kind,
-            ))
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    call,
+                    f"NLLLoss is given {WHAT[kind]} ({name}), not log-probabilities; apply log_softmax first or "
+                    "use CrossEntropyLoss on the logits.",
+                    confidence=CONFIDENCE if kind != "logits" else 0.75,
+                    input=name,
+                    input_kind=kind,
+                )
+            )
     return out

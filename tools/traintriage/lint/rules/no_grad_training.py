@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import NO_GRAD_CONTEXTS, Ctx, dotted
+from traintriage.lint.astutil import NO_GRAD_CONTEXTS, Ctx, dotted, trained_models
 from traintriage.report import Finding
 
 RULE = "training-step-under-no-grad"
@@ -52,12 +52,15 @@ def check(ctx: Ctx) -> list[Finding]:
             continue
         scope = ctx.scope_of(call)
         if _decorated(ctx, scope):
-            out.append(ctx.finding(
-                sys.modules[__name__], call,
-                f"backward() runs inside {scope.name}(), which is decorated with no_grad/inference_mode: the "
-                "forward pass builds no graph. Remove the decorator from the training function.",
-                function=scope.name,
-            ))
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    call,
+                    f"backward() runs inside {scope.name}(), which is decorated with no_grad/inference_mode: the "
+                    "forward pass builds no graph. Remove the decorator from the training function.",
+                    function=scope.name,
+                )
+            )
             continue
         loss = ctx.backward_loss(call)
         name = dotted(loss) if isinstance(loss, ast.AST) else None
@@ -71,12 +74,58 @@ def check(ctx: Ctx) -> list[Finding]:
             continue
         _ln, _v, stmt = hits[-1]
         block = _no_grad_block(ctx, stmt)
+        if block is None:
+            fwd = _forward_under_no_grad(ctx, scope, stmt, trained_models(ctx))
+            if fwd is not None:
+                fstmt, fblock, model = fwd
+                out.append(
+                    ctx.finding(
+                        sys.modules[__name__],
+                        fstmt,
+                        f"the trained model's forward ({model}) runs inside a no-grad block (line {fblock.lineno}) "
+                        f"and its output feeds {name}, which is back-propagated at line {call.lineno}: no gradient "
+                        "reaches the model. Run the training forward outside torch.no_grad().",
+                        no_grad_line=fblock.lineno,
+                        backward_line=call.lineno,
+                        model=model,
+                    )
+                )
+            continue
         if block is not None:
-            out.append(ctx.finding(
-                sys.modules[__name__], stmt,
-                f"{name} is computed inside a no-grad block (line {block.lineno}) and then backward() is called "
-                f"on it (line {call.lineno}): it has no graph to the parameters. Compute the training loss "
-                "outside torch.no_grad().",
-                no_grad_line=block.lineno, backward_line=call.lineno,
-            ))
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    stmt,
+                    f"{name} is computed inside a no-grad block (line {block.lineno}) and then backward() is called "
+                    f"on it (line {call.lineno}): it has no graph to the parameters. Compute the training loss "
+                    "outside torch.no_grad().",
+                    no_grad_line=block.lineno,
+                    backward_line=call.lineno,
+                )
+            )
     return out
+
+
+def _forward_under_no_grad(ctx: Ctx, scope, loss_stmt: ast.AST, trained: set[str]):
+    """(statement, no-grad block, model) when a name used in the loss statement was assigned, under no_grad,
+    from a call of a model the optimizer trains (a teacher or a frozen backbone is not in `trained`)."""
+    value = getattr(loss_stmt, "value", None)
+    if value is None:
+        return None
+    names = {dotted(n) for n in ast.walk(value) if isinstance(n, ast.Name)}
+    for name in names:
+        hits = [(ln, v, st) for ln, v, st in ctx.assignments(scope).get(name, []) if ln <= loss_stmt.lineno]
+        if not hits:
+            continue
+        _ln, v, st = hits[-1]
+        block = _no_grad_block(ctx, st)
+        if block is None:
+            continue
+        for n in ast.walk(v):
+            if isinstance(n, ast.Call):
+                callee = dotted(n.func) or ""
+                if callee.endswith(".forward"):
+                    callee = callee[: -len(".forward")]
+                if callee in trained:
+                    return st, block, callee
+    return None

@@ -29,8 +29,10 @@ def manual_update(ctx: Ctx) -> bool:
     for n in ast.walk(ctx.tree):
         if isinstance(n, ast.AugAssign) and _reads_grad(n.value):
             return True
-        if isinstance(n, ast.Assign) and _reads_grad(n.value) and any(
-            isinstance(t, ast.Attribute | ast.Subscript) for t in n.targets
+        if (
+            isinstance(n, ast.Assign)
+            and _reads_grad(n.value)
+            and any(isinstance(t, ast.Attribute | ast.Subscript) for t in n.targets)
         ):
             return True
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in IN_PLACE_UPDATES:
@@ -41,7 +43,11 @@ def manual_update(ctx: Ctx) -> bool:
 
 def any_step(ctx: Ctx) -> bool:
     for n in ast.walk(ctx.tree):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("step", "optimizer_step"):
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in ("step", "optimizer_step")
+        ):
             from traintriage.lint.astutil import dotted
 
             rn = dotted(n.func.value)
@@ -61,10 +67,13 @@ def check(ctx: Ctx) -> list[Finding]:
     for _loop, events in loop_events(ctx):
         backs = [e for e in events if e.kind == "backward"]
         if backs:
-            return [ctx.finding(
-                sys.modules[__name__], backs[0].node,
-                "the loop calls backward() but no optimizer.step() runs anywhere: gradients are computed and "
-                "never applied, so the weights never change. Call optimizer.step() after backward().",
-                backward_line=backs[0].line,
-            )]
+            return [
+                ctx.finding(
+                    sys.modules[__name__],
+                    backs[0].node,
+                    "the loop calls backward() but no optimizer.step() runs anywhere: gradients are computed and "
+                    "never applied, so the weights never change. Call optimizer.step() after backward().",
+                    backward_line=backs[0].line,
+                )
+            ]
     return []

@@ -14,7 +14,6 @@ from traintriage.lint.astutil import (
     SAME_MODULE_METHODS,
     Ctx,
     backward_lines,
-    dotted,
     method_name,
     parameters_roots,
     receiver,
@@ -28,9 +27,23 @@ SEVERITY = "error"
 CONFIDENCE = 0.8
 
 # Calls that wrap a module and share its parameters.
-WRAPPERS = {"compile", "DataParallel", "DistributedDataParallel", "DDP", "FSDP", "FullyShardedDataParallel",
-            "prepare", "prepare_model", "setup", "wrap", "script", "trace", "checkpoint_wrapper",
-            "get_peft_model", "PeftModel"}
+WRAPPERS = {
+    "compile",
+    "DataParallel",
+    "DistributedDataParallel",
+    "DDP",
+    "FSDP",
+    "FullyShardedDataParallel",
+    "prepare",
+    "prepare_model",
+    "setup",
+    "wrap",
+    "script",
+    "trace",
+    "checkpoint_wrapper",
+    "get_peft_model",
+    "PeftModel",
+}
 
 
 def new_module(ctx: Ctx, value: ast.AST, root: str) -> bool:
@@ -71,18 +84,27 @@ def check(ctx: Ctx) -> list[Finding]:
                     after = [t for t in trains if t > line]
                     if not after:
                         continue  # replaced after training (e.g. reloaded for evaluation)
-                    rebuilt = any(line < o.lineno < after[0] and ctx.scope_of(o) is scope for o in ctors) or any(
-                        isinstance(n, ast.Call) and method_name(n) == "add_param_group" and line < n.lineno < after[0]
+                    rebuilt = any(
+                        line < o.lineno < after[0] and ctx.scope_of(o) is scope for o in ctors
+                    ) or any(
+                        isinstance(n, ast.Call)
+                        and method_name(n) == "add_param_group"
+                        and line < n.lineno < after[0]
                         for n in ast.walk(scope)
                     )
                     if rebuilt:
                         continue
                     what = "rebound to a new module" if name == root else f"given a new submodule ({name})"
-                    out.append(ctx.finding(
-                        sys.modules[__name__], stmt,
-                        f"the optimizer (line {opt.lineno}) was built from {root}.parameters(), then {root} is "
-                        f"{what} at line {line}: the trained parameters are not in the optimizer. Build the "
-                        "optimizer after the model is final.",
-                        optimizer_line=opt.lineno, replaced=name, first_backward_after=after[0],
-                    ))
+                    out.append(
+                        ctx.finding(
+                            sys.modules[__name__],
+                            stmt,
+                            f"the optimizer (line {opt.lineno}) was built from {root}.parameters(), then {root} is "
+                            f"{what} at line {line}: the trained parameters are not in the optimizer. Build the "
+                            "optimizer after the model is final.",
+                            optimizer_line=opt.lineno,
+                            replaced=name,
+                            first_backward_after=after[0],
+                        )
+                    )
     return out

@@ -30,10 +30,14 @@ def check(ctx: Ctx) -> list[Finding]:
         s = scheds[0]
         if s.line < steps[0].line and s.line not in seen:
             seen.add(s.line)
-            out.append(ctx.finding(
-                sys.modules[__name__], s.node,
-                f"{s.recv}.step() runs before {steps[0].recv}.step() (line {steps[0].line}) in the same loop "
-                "body: the schedule's first value is skipped. Step the scheduler after the optimizer.",
-                scheduler_line=s.line, step_line=steps[0].line,
-            ))
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    s.node,
+                    f"{s.recv}.step() runs before {steps[0].recv}.step() (line {steps[0].line}) in the same loop "
+                    "body: the schedule's first value is skipped. Step the scheduler after the optimizer.",
+                    scheduler_line=s.line,
+                    step_line=steps[0].line,
+                )
+            )
     return out

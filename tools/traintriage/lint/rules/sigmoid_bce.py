@@ -20,10 +20,13 @@ def check(ctx: Ctx) -> list[Finding]:
     for call, _t, inp, _tgt, kind in loss_inputs(ctx, {"bce_logits"}):
         if kind == "sigmoid":
             name = dotted(inp) or "its input"
-            out.append(ctx.finding(
-                sys.modules[__name__], call,
-                f"BCEWithLogits is given sigmoid outputs ({name}); it applies sigmoid itself, so the model's "
-                "outputs are squashed twice. Pass the raw logits.",
-                input=name,
-            ))
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    call,
+                    f"BCEWithLogits is given sigmoid outputs ({name}); it applies sigmoid itself, so the model's "
+                    "outputs are squashed twice. Pass the raw logits.",
+                    input=name,
+                )
+            )
     return out

@@ -32,15 +32,19 @@ def check(ctx: Ctx) -> list[Finding]:
         model = dotted(receiver(node)) or "model"
         scope = ctx.scope_of(node)
         heads = [
-            name for name, hits in ctx.assignments(scope).items()
+            name
+            for name, hits in ctx.assignments(scope).items()
             if name.startswith(model + ".") and any(isinstance(v, ast.Call) for _l, v, _s in hits)
         ]
-        out.append(ctx.finding(
-            sys.modules[__name__], node,
-            f"{model}.load_state_dict(..., strict=False) discards the list of missing and unexpected keys: "
-            "mismatched names load nothing, silently. Keep the result and assert it only lists what you expect"
-            + (f" (the script replaces {', '.join(heads)})." if heads else "."),
-            confidence=0.7 if heads else CONFIDENCE,
-            replaced_modules=heads,
-        ))
+        out.append(
+            ctx.finding(
+                sys.modules[__name__],
+                node,
+                f"{model}.load_state_dict(..., strict=False) discards the list of missing and unexpected keys: "
+                "mismatched names load nothing, silently. Keep the result and assert it only lists what you expect"
+                + (f" (the script replaces {', '.join(heads)})." if heads else "."),
+                confidence=0.7 if heads else CONFIDENCE,
+                replaced_modules=heads,
+            )
+        )
     return out

@@ -41,16 +41,21 @@ def check(ctx: Ctx) -> list[Finding]:
             if not any(t > line for t in trains) and not ctx.enclosing_loops(node):
                 continue
             later = [o for o in ctors if o.lineno > line] + [
-                n for n in ast.walk(ctx.tree) if isinstance(n, ast.Call) and method_name(n) == "add_param_group"
+                n
+                for n in ast.walk(ctx.tree)
+                if isinstance(n, ast.Call) and method_name(n) == "add_param_group"
             ]
             if later:
                 continue
-            out.append(ctx.finding(
-                sys.modules[__name__], node,
-                f"parameters are unfrozen here, but the optimizer (line {opt.lineno}) was built only from "
-                "parameters that required grad at the time: the unfrozen ones are in no param group and never "
-                "update. Add them with optimizer.add_param_group(...) or rebuild the optimizer.",
-                optimizer_line=opt.lineno,
-            ))
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    node,
+                    f"parameters are unfrozen here, but the optimizer (line {opt.lineno}) was built only from "
+                    "parameters that required grad at the time: the unfrozen ones are in no param group and never "
+                    "update. Add them with optimizer.add_param_group(...) or rebuild the optimizer.",
+                    optimizer_line=opt.lineno,
+                )
+            )
             break
     return out

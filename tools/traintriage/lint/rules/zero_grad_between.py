@@ -49,12 +49,17 @@ def check(ctx: Ctx) -> list[Finding]:
                     bad = [z for z in zeros if _same_optimizer(ctx, z.recv, nxt.recv)]
                     if bad and bad[0].line not in seen:
                         seen.add(bad[0].line)
-                        out.append(ctx.finding(
-                            sys.modules[__name__], bad[0].node,
-                            f"{bad[0].recv or ''}.zero_grad() runs after backward() (line {e.line}) and before "
-                            f"{nxt.recv or ''}.step() (line {nxt.line}): the step applies zeroed gradients. "
-                            "Call zero_grad() before the forward pass or after step().",
-                            backward_line=e.line, zero_grad_line=bad[0].line, step_line=nxt.line,
-                        ))
+                        out.append(
+                            ctx.finding(
+                                sys.modules[__name__],
+                                bad[0].node,
+                                f"{bad[0].recv or ''}.zero_grad() runs after backward() (line {e.line}) and before "
+                                f"{nxt.recv or ''}.step() (line {nxt.line}): the step applies zeroed gradients. "
+                                "Call zero_grad() before the forward pass or after step().",
+                                backward_line=e.line,
+                                zero_grad_line=bad[0].line,
+                                step_line=nxt.line,
+                            )
+                        )
                     break
     return out
