@@ -21,6 +21,7 @@ from traintriage import __version__
 COMMANDS = [
     "traintriage.commands.probe_cmds",  # probe, triage
     "traintriage.commands.catalogue_cmds",  # explain, catalogue, symptoms
+    "traintriage.commands.lint_cmds",  # lint
     "traintriage.commands.serve_cmds",  # serve, install-skill
 ]
 

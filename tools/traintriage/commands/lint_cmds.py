@@ -1,0 +1,33 @@
+"""`lint SCRIPT`: static checks of a training script's source (nothing is run)."""
+
+from __future__ import annotations
+
+import argparse
+
+from traintriage.cli import UsageError, add_json, emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lint", help="read a training script's source for wiring/loss/optimizer bugs (nothing is run)")
+    p.add_argument("script", help="path to the training script")
+    add_json(p)
+    p.set_defaults(func=run_lint)
+
+
+def format_report(report) -> str:
+    if not report.findings:
+        return f"{report.target}: no findings ({'; '.join(report.notes) or 'clean'})"
+    lines = [f"{f.where}  {f.severity}  {f.id}  {f.message}" for f in report.findings]
+    errors = sum(f.severity == "error" for f in report.findings)
+    lines.append(f"{len(report.findings)} finding(s), {errors} error(s); `traintriage explain ID` for the fix")
+    return "\n".join(lines)
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    from traintriage.lint import LintError, lint_file
+
+    try:
+        report = lint_file(args.script)
+    except LintError as e:
+        raise UsageError(str(e)) from e
+    return emit(args, report, format_report(report), 1 if report.verdict == "broken" else 0)
