@@ -252,7 +252,7 @@ async def _run_cancellable(ctx: Context, fn: Callable[..., Any], /, **kwargs: An
         try:
             anyio.from_thread.run_sync(send.send_nowait, (done, total, message), token=token)
         except Exception:  # the loop is gone or the stream closed: progress is best-effort
-            pass
+            log.debug("progress dropped", exc_info=True)
 
     async def forward() -> None:
         async with recv:
