@@ -1,0 +1,213 @@
+"""The normalized model every reader produces: a Run holding one Series per metric.
+
+A Series keeps the writer's original metric name and adds a `role` (train_loss, val_loss, lr, ...) so the
+detectors can find "the training loss" whatever the writer called it. Readers append points through a
+SeriesBuilder, which handles resumed runs: repeated or backwards steps keep the *last* write per step,
+and the Run's `skipped` notes say so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from array import array
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+ROLES = (
+    "train_loss", "val_loss", "lr", "grad_norm", "grad_clip_ratio", "param_norm", "update_norm",
+    "update_ratio", "effective_lr_ratio", "loss_scale", "accuracy", "val_accuracy", "epoch", "other",
+)
+
+
+class LogReadError(ValueError):
+    """A log could not be read at all (missing, empty, unknown format, garbage); the message says what to do."""
+
+
+class Series(BaseModel):
+    """One metric over steps. Values may be NaN or +-inf: they are data (a diverged run), not errors."""
+
+    name: str = Field(description="The metric name exactly as the writer logged it.")
+    role: str = Field(description="What the metric is: " + ", ".join(ROLES))
+    steps: list[int] = Field(default_factory=list, description="Optimizer step (or epoch / line index) per point.")
+    values: list[float] = Field(default_factory=list)
+    wall_times: list[float] | None = Field(default=None, description="Unix seconds per point, when the format has them.")
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+class Run(BaseModel):
+    """Everything read from one log path."""
+
+    path: str
+    format: str = Field(description="text | csv | jsonl | hf | tensorboard | wandb | mlflow")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Config, hyper-parameters, run ids.")
+    series: dict[str, Series] = Field(default_factory=dict, description="Metric name -> Series.")
+    skipped: list[str] = Field(default_factory=list, description="What was skipped or only partly read, and why.")
+
+    def by_role(self, role: str) -> list[Series]:
+        return [s for s in self.series.values() if s.role == role]
+
+    def primary(self, role: str) -> Series | None:
+        """The main series for a role: the one with the most points (ties: the shorter, plainer name)."""
+        cands = [s for s in self.by_role(role) if len(s) > 0]
+        if not cands:
+            return None
+        # Prefer an overall value ("grad_norm", "grad_norm/total") over per-module ones ("grad_norm/layer1").
+        return max(cands, key=lambda s: (len(s), _plain(s.name), -len(s.name)))
+
+
+# --- roles -------------------------------------------------------------------------------------------------
+
+_VAL = r"(?:^|[/_])(?:val|valid|validation|eval|test|dev)(?:[/_]|$)"
+# Order matters: the first match wins ("loss_scale" is not a loss; "val_acc" is not a train accuracy).
+_ROLE_RULES: list[tuple[str, re.Pattern[str]]] = [
+    ("loss_scale", re.compile(r"loss_?scale|grad_?scale|amp_?scale|scaler")),
+    ("effective_lr_ratio", re.compile(r"effective_?lr")),
+    ("update_ratio", re.compile(r"relative_?update|update_?(?:to_?)?(?:weight|param)?_?ratio|rel_?update|upd_?ratio")),
+    ("update_norm", re.compile(r"update_?norm")),
+    ("grad_clip_ratio", re.compile(r"clip_?(?:ratio|frac|fraction|coef)")),
+    ("grad_norm", re.compile(r"grad(?:ient)?s?_?(?:l2_?)?norm|gradnorm|total_norm|grad_?l2")),
+    ("param_norm", re.compile(r"(?:param(?:eter)?s?|weights?)_?norm")),
+    ("lr", re.compile(r"(?:^|[/_])(?:lr|learning_?rate|learningrate)(?:[/_]|$)|^lr")),
+    ("epoch", re.compile(r"^(?:.*/)?epochs?$")),
+    ("val_loss", re.compile(rf"{_VAL}.*loss|loss.*{_VAL}|^(?:val|valid|eval|test)loss")),
+    ("train_loss", re.compile(r"loss|^nll$|^ce$|cross_?entropy")),
+    ("val_accuracy", re.compile(rf"{_VAL}.*acc|acc.*{_VAL}")),
+    ("accuracy", re.compile(r"acc(?:uracy)?(?:[/_]|$)|^acc")),
+]
+
+
+def _plain(name: str) -> bool:
+    n = name.lower()
+    return "/" not in n.strip("/") or any(w in n for w in ("overall", "total", "global", "train/", "val/"))
+
+
+def _norm_name(name: str) -> str:
+    n = name.strip().lower()
+    n = re.sub(r"[\s.\-]+", "_", n)
+    return n
+
+
+def role_for(name: str) -> str:
+    """Map a metric name as writers spell it to a role; unknown names are 'other'."""
+    n = _norm_name(name)
+    for role, pat in _ROLE_RULES:
+        if pat.search(n):
+            return role
+    return "other"
+
+
+# --- building series ---------------------------------------------------------------------------------------
+
+
+class SeriesBuilder:
+    """Collect points in write order; finish() keeps the last write per step and sorts by step."""
+
+    __slots__ = ("name", "steps", "values", "walls", "has_wall", "expect_repeats")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.steps = array("q")
+        self.values = array("d")
+        self.walls = array("d")
+        self.has_wall = False
+        self.expect_repeats = False  # progress bars re-print the same counter: repeats are normal there
+
+    def add(self, step: int, value: float, wall: float | None = None) -> None:
+        self.steps.append(step)
+        self.values.append(value)
+        if wall is not None:
+            self.has_wall = True
+            self.walls.append(wall)
+        else:
+            self.walls.append(math.nan)
+
+    def extend(self, steps, values, walls=None) -> None:
+        """Bulk add (lists or numpy arrays); walls None means the format has no wall times."""
+        self.steps.extend(steps)
+        self.values.extend(values)
+        if walls is not None:
+            self.has_wall = True
+            self.walls.extend(walls)
+        else:
+            self.walls.extend([math.nan] * len(values))
+
+    def finish(self, notes: list[str]) -> Series:
+        steps, values, walls = self.steps, self.values, self.walls
+        n = len(steps)
+        ordered = all(steps[i] < steps[i + 1] for i in range(n - 1)) if n < 5_000 else _ordered_np(steps)
+        if not ordered:
+            last: dict[int, int] = {}
+            backwards = 0
+            prev = None
+            for i, s in enumerate(steps):
+                if prev is not None and s < prev:
+                    backwards += 1
+                prev = s
+                last[s] = i
+            keep = sorted(last.items())
+            repeated = n - len(keep)
+            if not ((self.expect_repeats or role_for(self.name) == "epoch") and backwards == 0):
+                notes.append(
+                    f"metric '{self.name}': {repeated} repeated step(s) and {backwards} backwards jump(s) "
+                    "(a resumed run or several runs in one log?); kept the last write per step"
+                )
+            steps = array("q", (s for s, _ in keep))
+            values = array("d", (values[i] for _, i in keep))
+            walls = array("d", (walls[i] for _, i in keep))
+        return Series.model_construct(
+            name=self.name,
+            role=role_for(self.name),
+            steps=steps.tolist(),
+            values=values.tolist(),
+            wall_times=walls.tolist() if self.has_wall else None,
+        )
+
+
+def _ordered_np(steps: array) -> bool:
+    import numpy as np
+
+    a = np.frombuffer(steps, dtype=np.int64)
+    return bool(np.all(a[1:] > a[:-1]))
+
+
+class RunBuilder:
+    """What a reader fills in: builders by metric name, metadata, notes."""
+
+    def __init__(self, path: str, fmt: str) -> None:
+        self.path = path
+        self.format = fmt
+        self.metadata: dict[str, Any] = {}
+        self.builders: dict[str, SeriesBuilder] = {}
+        self.skipped: list[str] = []
+
+    def series(self, name: str) -> SeriesBuilder:
+        b = self.builders.get(name)
+        if b is None:
+            b = self.builders[name] = SeriesBuilder(name)
+        return b
+
+    def add(self, name: str, step: int, value: float, wall: float | None = None) -> None:
+        self.series(name).add(step, value, wall)
+
+    def finish(self) -> Run:
+        notes = list(self.skipped)
+        series = {name: b.finish(notes) for name, b in self.builders.items() if len(b.steps)}
+        return Run(path=self.path, format=self.format, metadata=self.metadata, series=series, skipped=notes)
+
+
+def to_float(v: Any) -> float | None:
+    """A metric value as a float: numbers, numeric strings ('1.553', 'NaN', 'inf'), bools; else None."""
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,123 @@
+"""CSV logs: Lightning's CSVLogger (wide, sparse rows), Keras' CSVLogger (`epoch,loss,...`), TensorBoard's
+"Download CSV" (`Wall time,Step,Value`, one metric per file, named after the file), and generic tables.
+
+The step is the first of global_step/step/_step/iteration/.../epoch present; else the row index. Empty cells
+are "not logged this row" (Lightning writes step and epoch metrics on separate rows); non-numeric cells are
+counted and reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from traintriage.logs.model import LogReadError, Run, RunBuilder
+from traintriage.logs.readers._common import STEP_COLUMNS, WALL_COLUMNS, pick
+
+FORMAT = "csv"
+_HEADER_CELL = re.compile(r"^[A-Za-z_][\w ./\-()\[\]@:]*$")
+
+
+def sniff(path: Path) -> bool:
+    if path.is_dir():
+        return any(path.rglob("metrics.csv"))
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return True
+    try:
+        head = path.open("rb").read(2048).decode("utf-8", "replace").splitlines()
+    except OSError:
+        return False
+    if len(head) < 2:
+        return False
+    try:
+        dialect = csv.Sniffer().sniff("\n".join(head[:5]), delimiters=",\t;")
+    except csv.Error:
+        return False
+    cols = next(csv.reader([head[0]], dialect))
+    return len(cols) >= 2 and all(_HEADER_CELL.match(c.strip()) and not _num(c) for c in cols)
+
+
+def _num(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _file(path: Path) -> Path:
+    if path.is_file():
+        return path
+    found = sorted(path.rglob("metrics.csv"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise LogReadError(f"{path}: no metrics.csv in this folder")
+    return found[-1]
+
+
+def read(path: Path) -> Run:
+    f = _file(path)
+    rb = RunBuilder(str(path), FORMAT)
+    if f != path:
+        rb.metadata["file"] = str(f)
+    raw = f.read_bytes()
+    if not raw.strip():
+        raise LogReadError(f"{f}: empty file")
+    text = raw.decode("utf-8", "replace")
+    if "\ufffd" in text:
+        rb.skipped.append("file contains non-UTF-8 bytes; decoded with replacement characters")
+    sample = text[:4096]
+    delim = "\t" if f.suffix.lower() == ".tsv" or sample.count("\t") > sample.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delim)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration as e:
+        raise LogReadError(f"{f}: empty file") from e
+    if len(header) < 2 or all(_num(h) for h in header if h):
+        raise LogReadError(f"{f}: the first row is not a header of column names ({header[:5]})")
+    step_col = pick(header, STEP_COLUMNS)
+    wall_col = pick(header, WALL_COLUMNS)
+    si = header.index(step_col) if step_col else None
+    wi = header.index(wall_col) if wall_col else None
+    tb_export = {h.lower() for h in header} == {"wall time", "step", "value"}
+    names = [f.stem if (tb_export and h.lower() == "value") else h for h in header]
+    metric_idx = [i for i in range(len(header)) if i not in (si, wi) and header[i]]
+    if step_col and step_col.lower() == "epoch":
+        rb.metadata["step_unit"] = "epoch"
+    bad_cells = 0
+    bad_rows = 0
+    for r, row in enumerate(reader):
+        if not row:
+            continue
+        if len(row) != len(header):
+            bad_rows += 1
+            continue
+        try:
+            step = int(float(row[si])) if si is not None else r
+        except ValueError:
+            bad_rows += 1
+            continue
+        wall = None
+        if wi is not None:
+            try:
+                wall = float(row[wi])
+            except ValueError:
+                wall = None
+        for i in metric_idx:
+            cell = row[i].strip()
+            if not cell:
+                continue
+            try:
+                rb.add(names[i], step, float(cell), wall)
+            except ValueError:
+                bad_cells += 1
+    if bad_rows:
+        rb.skipped.append(f"{bad_rows} row(s) with the wrong number of columns or no readable step were skipped")
+    if bad_cells:
+        rb.skipped.append(f"{bad_cells} non-numeric cell(s) skipped")
+    if si is None:
+        rb.skipped.append("no step column (step/global_step/epoch/...): steps are row indices")
+    if not rb.builders:
+        raise LogReadError(f"{f}: no numeric metric columns found (columns: {', '.join(header[:10])})")
+    return rb.finish()

@@ -1,0 +1,293 @@
+"""Plain-text training logs: whatever a training script prints.
+
+Understood: `step 10 loss 0.31 lr 1e-3`, `step: 10, loss: 0.31`, `loss=0.3`, `iter 10: loss 3.2`,
+the dict lines the HF Trainer prints (`{'loss': '1.553', 'learning_rate': '5e-05', 'epoch': '0.5'}`),
+tqdm / Lightning progress bars (`Epoch 1:  45%|###  | 45/100 [00:02<00:03, loss=0.123]`, `\\r`-separated),
+Keras progress lines (`- loss: 0.3 - accuracy: 0.9`). Non-UTF-8 bytes are tolerated (bytes are parsed).
+
+Steps: an explicit step/iter/global_step key; else the tqdm counter (epoch * total + n); else the last
+explicit step seen; else the index of the line among metric lines (noted in `skipped`).
+
+Speed: the file is streamed in blocks (constant memory). The first metric line becomes a *template*
+(its text with the numbers cut out); when a template has a step field, a whole block is matched with one
+regex call and the numbers converted column by column, which is what makes 100+ MB logs cheap. Lines the
+template does not match are parsed one by one.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from pathlib import Path
+
+from traintriage.logs.model import LogReadError, Run, RunBuilder
+
+FORMAT = "text"
+
+BLOCK = 8 << 20  # bytes read per block: big enough to amortize regex calls, small enough to stay in cache-ish
+_NUM = rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity)"
+_PAIR = re.compile(
+    rb"(?<![\w./\-'\"])['\"]?([A-Za-z_][\w./\-]*)['\"]?\s*(?:[:=]\s*|\s+)(?:tensor\()?['\"]?(" + _NUM
+    + rb")['\"]?(?=[\s,;:|})\]/]|$)"
+)
+_TQDM = re.compile(rb"\|\s*(\d+)/(\d+|\?)\s*\[")
+_EPOCH_PREFIX = re.compile(rb"^\s*Epoch\s+(\d+)\b")
+STEP_KEYS = {
+    "step", "steps", "global_step", "globalstep", "iter", "iters", "iteration", "it", "update", "updates",
+    "num_updates", "train_step", "trainer/global_step", "_step", "batch_idx",
+}
+# Numbers printed next to these words are bookkeeping, not metrics.
+IGNORE_KEYS = {
+    "v_num", "rank", "local_rank", "world_size", "pid", "seed", "version", "line", "gpu", "gpus", "cuda", "eta",
+    "elapsed", "remaining", "worker", "workers", "port", "tip", "epochs", "total", "of", "size", "batch_size",
+    "using", "dataloader", "available", "cores", "tpu", "hpu", "ipu", "nodes", "devices", "device",
+}
+_DIGITS = re.compile(rb"\d+")
+
+
+class _Template:
+    """A line layout learned from one metric line: literal text with the numbers replaced by groups."""
+
+    def __init__(self, line: bytes, pairs: list[tuple[str, int, int]]) -> None:
+        parts: list[bytes] = [b"^"]
+        pos = 0
+        self.keys: list[str] = []
+        for key, vs, ve in pairs:
+            parts.append(_literal(line[pos:vs]))
+            parts.append(rb"(" + _NUM + rb")")
+            self.keys.append(key)
+            pos = ve
+        parts.append(_literal(line[pos:]))
+        parts.append(rb"[ \t]*$\n?")
+        self.rx = re.compile(b"".join(parts), re.M)
+        low = [k.lower() for k in self.keys]
+        self.step_idx = next((i for i, k in enumerate(low) if k in STEP_KEYS), None)
+        self.metric_idx = [i for i, k in enumerate(low) if k not in STEP_KEYS and k not in IGNORE_KEYS]
+
+
+def _literal(seg: bytes) -> bytes:
+    """Escape a literal segment, letting digit runs vary (timestamps, counters, '/1000')."""
+    out = []
+    pos = 0
+    for m in _DIGITS.finditer(seg):
+        out.append(re.escape(seg[pos : m.start()]))
+        out.append(rb"\d+")
+        pos = m.end()
+    out.append(re.escape(seg[pos:]))
+    return b"".join(out)
+
+
+def sniff(path: Path) -> bool:
+    return path.is_file()
+
+
+def _looks_binary(head: bytes) -> bool:
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    text = sum(1 for b in head if b >= 0x20 or b in (9, 10, 13))
+    return text / len(head) < 0.85
+
+
+class _State:
+    def __init__(self, rb: RunBuilder) -> None:
+        self.rb = rb
+        self.record = 0  # index of metric lines
+        self.last_step: int | None = None
+        self.inferred = 0  # metric lines whose step came from line order
+        self.template: _Template | None = None
+        self.misses = 0
+        self.hits = 0
+        self.miss_line: tuple[bytes, list] | None = None
+        self.keys: dict[bytes, str] = {}
+        self.tqdm_lines = 0
+
+    def key(self, raw: bytes) -> str:
+        k = self.keys.get(raw)
+        if k is None:
+            k = self.keys[raw] = raw.decode("utf-8", "replace")
+        return k
+
+
+def _parse_line(line: bytes, st: _State) -> None:
+    pairs = []
+    step = None
+    epoch = None
+    for m in _PAIR.finditer(line):
+        key = st.key(m.group(1))
+        low = key.lower()
+        if low in IGNORE_KEYS:
+            continue
+        vs, ve = m.span(2)
+        if low in STEP_KEYS:
+            try:
+                step = int(float(m.group(2)))
+            except (ValueError, OverflowError):
+                continue
+            pairs.append((key, vs, ve))
+            continue
+        if low == "epoch":
+            epoch = m.group(2)
+        pairs.append((key, vs, ve))
+    metrics = [(k, vs, ve) for k, vs, ve in pairs if k.lower() not in STEP_KEYS]
+    if not metrics or all(k.lower() == "epoch" for k, _, _ in metrics):
+        return
+    tqdm = False
+    if step is None:
+        t = _TQDM.search(line)
+        if t is not None:
+            n = int(t.group(1))
+            if n == 0:  # a bar reset for the next epoch: no step has completed, the postfix is stale
+                return
+            tqdm = True
+            e = _EPOCH_PREFIX.match(line)
+            total = t.group(2)
+            step = int(e.group(1)) * int(total) + n if e is not None and total != b"?" else n
+            if epoch is not None:
+                metrics = [p for p in metrics if p[0].lower() != "epoch"]
+    if step is None:
+        if st.last_step is not None:
+            step = st.last_step
+        else:
+            step = st.record
+            st.inferred += 1
+    else:
+        st.last_step = step
+    st.record += 1
+    series = st.rb.series
+    for key, vs, ve in metrics:
+        b = series(key)
+        b.add(step, float(line[vs:ve]))
+        if tqdm:
+            b.expect_repeats = True
+    if tqdm:
+        st.tqdm_lines += 1
+        return  # progress-bar lines vary too much to make a useful template
+    # Learn / relearn the template from metric lines.
+    if st.template is None:
+        st.template = _Template(line, pairs)
+    else:
+        st.miss_line = (line, pairs)
+
+
+def _block(chunk: bytes, st: _State) -> None:
+    if b"\r" in chunk:
+        chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    tpl = st.template
+    if tpl is not None and tpl.step_idx is not None:
+        matches = tpl.rx.findall(chunk)
+        if matches:
+            st.hits += len(matches)
+            cols = list(zip(*matches)) if isinstance(matches[0], tuple) else [matches]
+            try:
+                steps = array("q", map(int, cols[tpl.step_idx]))
+            except ValueError:
+                steps = array("q", (int(float(x)) for x in cols[tpl.step_idx]))
+            rb = st.rb
+            for i in tpl.metric_idx:
+                b = rb.series(tpl.keys[i])
+                b.steps.extend(steps)
+                b.values.extend(map(float, cols[i]))
+                b.walls.extend(array("d", bytes(8 * len(steps))))  # zeros; replaced below
+            st.last_step = steps[-1]
+            st.record += len(matches)
+            rest = tpl.rx.sub(b"", chunk)
+        else:
+            rest = chunk
+        if rest.strip():
+            for line in rest.split(b"\n"):
+                if line.strip():
+                    before = st.record
+                    _parse_line(line, st)
+                    st.misses += st.record - before
+    else:
+        rx = tpl.rx if tpl is not None else None
+        for line in chunk.split(b"\n"):
+            if not line or line.isspace():
+                continue
+            if rx is not None and (m := rx.match(line + b"\n")) is not None and tpl is not None:
+                _from_template(m.groups(), tpl, st)
+                st.hits += 1
+                continue
+            before = st.record
+            _parse_line(line, st)
+            if st.record > before and rx is not None:
+                st.misses += 1
+            if st.template is not None and rx is None:
+                rx, tpl = st.template.rx, st.template
+    # Relearn when most metric lines of the block missed the template.
+    if st.misses > st.hits and st.miss_line is not None:
+        line, pairs = st.miss_line
+        st.template = _Template(line, pairs)
+    st.misses = st.hits = 0
+    st.miss_line = None
+
+
+def _from_template(groups: tuple, tpl: _Template, st: _State) -> None:
+    if tpl.step_idx is not None:
+        step = int(float(groups[tpl.step_idx]))
+        st.last_step = step
+    elif st.last_step is not None:
+        step = st.last_step
+    else:
+        step = st.record
+        st.inferred += 1
+    st.record += 1
+    add = st.rb.add
+    for i in tpl.metric_idx:
+        add(tpl.keys[i], step, float(groups[i]))
+
+
+def read(path: Path) -> Run:
+    rb = RunBuilder(str(path), FORMAT)
+    st = _State(rb)
+    size = path.stat().st_size
+    if size == 0:
+        raise LogReadError(f"{path}: empty file")
+    non_utf8 = 0
+    with path.open("rb") as f:
+        head = f.read(4096)
+        if _looks_binary(head):
+            raise LogReadError(
+                f"{path}: looks like a binary file, not a text log. If it is a TensorBoard event file, W&B "
+                "run file or MLflow sqlite database, pass --format tensorboard|wandb|mlflow"
+            )
+        f.seek(0)
+        carry = b""
+        while True:
+            data = f.read(BLOCK)
+            if not data:
+                break
+            data = carry + data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            chunk, carry = data[: cut + 1], data[cut + 1 :]
+            if not chunk.isascii():
+                try:
+                    chunk.decode("utf-8")
+                except UnicodeDecodeError:
+                    non_utf8 += 1
+            _block(chunk, st)
+        if carry.strip():
+            _block(carry + b"\n", st)
+    for b in rb.builders.values():  # text has no wall times
+        b.has_wall = False
+    if not rb.builders:
+        raise LogReadError(
+            f"{path}: no metrics found in {size} bytes of text. Expected lines like 'step 10 loss 0.31', "
+            "'loss=0.3', or HF/tqdm/Lightning/Keras progress output; for other formats pass --format"
+        )
+    if non_utf8:
+        rb.skipped.append(f"{non_utf8} block(s) contain non-UTF-8 bytes; read as bytes, metric names decoded with replacement")
+    if st.tqdm_lines:
+        rb.skipped.append(
+            f"{st.tqdm_lines} progress-bar line(s): steps are epoch * batches + batch from the bar counter; "
+            "a counter printed several times keeps its last value"
+        )
+    if st.inferred:
+        rb.skipped.append(f"{st.inferred} metric line(s) had no step field: their steps are line indices among metric lines")
+    rb.metadata["metric_lines"] = st.record
+    return rb.finish()
