@@ -57,6 +57,9 @@ MAX_CONCURRENT_PROBES = 2
 MAX_STEPS = 2000
 MAX_TIMEOUT_S = 1800.0
 
+# Points per metric in read_run_logs' summary: enough to see a curve's shape, small enough for a context window.
+SUMMARY_POINTS = 50
+
 INSTRUCTIONS = """\
 traintriage triages neural-network training runs that execute but do not learn (flat, crawling or
 diverging loss; a metric that will not move). Start with `triage_script` on the user's training script:
@@ -340,11 +343,9 @@ def explain_query(query: str) -> ExplainResult:
         close = cat.suggest(q)
         if close or "-" in q:
             hint = (
-                f"did you mean: {', '.join(close)}?"
-                if close
-                else "read traintriage://catalogue for the list."
+                f"did you mean: {', '.join(close)}?" if close else "the list is at traintriage://catalogue."
             )
-            raise ToolError(f"unknown id '{q}'; {hint} (or describe the symptom in words to search)")
+            raise ToolError(f"unknown id '{q}'; {hint} Or describe the symptom in words to search.")
     hits = cat.search(q)
     if not hits:
         raise ToolError(
@@ -545,8 +546,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
         _register_grad_decomposition(server, state, Script, ScriptArgs, Timeout, runs_code)
 
     # -- logs ---------------------------------------------------------------------------------------------
-    if _provides("logs", "read_run"):
-        _register_logs_tools(server, state, read_only)
+    if _provides("logs", "read_run") and _provides("logs.diagnose", "def diagnose"):
+        _register_logs_tools(server, state, read_only, plot=_provides("logs.plot", "def plot_run"))
 
     _register_resources(server)
     _register_prompt(server)
@@ -651,7 +652,7 @@ def _register_rough_map(server: MCPServer, read_only: ToolAnnotations) -> None:
         )
 
 
-def _register_logs_tools(server: MCPServer, state: _Server, read_only: ToolAnnotations) -> None:
+def _register_logs_tools(server: MCPServer, state: _Server, read_only: ToolAnnotations, plot: bool) -> None:
     @_tool(server, title="Read a run's logs", annotations=read_only)
     async def read_run_logs(
         path: Annotated[
@@ -683,6 +684,9 @@ def _register_logs_tools(server: MCPServer, state: _Server, read_only: ToolAnnot
         (flat-loss, divergence, nan-loss, plateau, ...) each with ranked candidate causes. Read-only."""
         resolved = state.path(path, client_roots, kind="any")
         return await _run_in_thread(read_logs, resolved, format, num_classes, metric, offset, limit)
+
+    if not plot:
+        return
 
     @_tool(server, title="Plot a run's curves (PNG)", annotations=read_only)
     async def plot_run(
@@ -722,7 +726,10 @@ def read_logs(
 
     run = logs.read_run(path, format=format)
     report = logs.diagnose(run, num_classes=num_classes)
-    summary = logs.summarize(run)
+    try:
+        summary = logs.summarize(run, max_points=SUMMARY_POINTS)
+    except ImportError:  # summary module not there yet: the report's symptoms still stand
+        summary = {name: {"points": len(s)} for name, s in run.series.items()}
     if hasattr(summary, "model_dump"):
         summary = summary.model_dump(mode="json")
     page = None
@@ -749,13 +756,24 @@ def render_plot(path: Path, format: str, metrics: list[str] | None) -> bytes:
     from traintriage import logs
 
     run = logs.read_run(path, format=format)
+    if metrics:
+        unknown = [m for m in metrics if m not in run.series]
+        if unknown:
+            raise ValueError(
+                f"no metric {', '.join(map(repr, unknown))} in the run; metrics: {', '.join(run.series)}"
+            )
+        run = run.model_copy(update={"series": {m: run.series[m] for m in metrics}})
+    try:
+        report = logs.diagnose(run)
+    except Exception:  # noqa: BLE001 - the plot is still worth having without symptom marks
+        report = None
     with tempfile.TemporaryDirectory(prefix="traintriage-plot-") as tmp:
         out = Path(tmp) / "run.png"
-        res = logs.plot_run(run, out, metrics=metrics) if metrics else logs.plot_run(run, out)
-        if isinstance(res, bytes | bytearray):
-            return bytes(res)
-        target = Path(res) if isinstance(res, str | os.PathLike) else out
-        return target.read_bytes()
+        try:
+            res = logs.plot_run(run, out, report=report)
+        except logs.PlotUnavailable as e:
+            raise ValueError(f"{e}; install matplotlib (pip install 'traintriage[plot]')") from e
+        return Path(res or out).read_bytes()
 
 
 def _register_resources(server: MCPServer) -> None:
