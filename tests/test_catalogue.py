@@ -40,7 +40,8 @@ def test_every_required_id_is_present_in_its_family():
         for id_ in ids.split():
             assert id_ in entries, f"catalogue entry '{id_}' is missing"
             assert entries[id_].family == family, f"'{id_}' is in family {entries[id_].family}, expected {family}"
-    assert sum(len(v.split()) for v in REQUIRED_IDS.values()) == 45
+    # Issue 2 says 45, but DESIGN.md's list names 43 ids; every one of them is required here.
+    assert sum(len(v.split()) for v in REQUIRED_IDS.values()) == 43
 
 
 def test_entries_have_every_field_and_real_sources():
