@@ -1,0 +1,259 @@
+"""traintriage.watch: each recorded number against a plain PyTorch reference; hooks removed on exit; the
+file is read back by `traintriage logs` when that reader exists; HF / Lightning callbacks when installed."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import traintriage
+from traintriage.watch import read_watch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _setup(seed: int = 0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    x, y = torch.randn(32, 4), torch.randn(32, 1)
+    return model, x, y
+
+
+def _reference(model, x, y, lr, steps):
+    """The same loop without traintriage, measuring the same quantities by hand."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    rows = []
+    for _ in range(steps):
+        loss = ((model(x) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        params = list(model.parameters())
+        grad = torch.cat([p.grad.flatten() for p in params]).norm().item()
+        g0 = torch.cat([p.grad.flatten() for p in model[0].parameters()]).norm().item()
+        before = torch.cat([p.detach().flatten() for p in params]).clone()
+        opt.step()
+        after = torch.cat([p.detach().flatten() for p in params])
+        rows.append(
+            {
+                "loss": loss.item(),
+                "grad_norm": grad,
+                "grad_norm/0": g0,
+                "param_norm": after.norm().item(),
+                "update_norm": (after - before).norm().item(),
+                "update_ratio": (after - before).norm().item() / before.norm().item(),
+            }
+        )
+    return rows
+
+
+def test_watch_matches_a_plain_pytorch_reference(tmp_path):
+    model, x, y = _setup()
+    ref = _reference(model, x, y, lr=0.05, steps=4)
+
+    model, x, y = _setup()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    out = tmp_path / "w.jsonl"
+    with traintriage.watch(model, opt, path=out) as w:
+        for _ in range(4):
+            loss = ((model(x) - y) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            w.log(acc=0.25)
+    rows = list(read_watch(out))
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    for got, want in zip(rows, ref, strict=True):
+        assert got["lr"] == 0.05 and got["acc"] == 0.25
+        for k, v in want.items():
+            assert math.isclose(got[k], v, rel_tol=1e-5, abs_tol=1e-7), (k, got[k], v)
+
+
+def test_every_n_keeps_loss_each_step_and_norms_every_n(tmp_path):
+    model, x, y = _setup()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    out = tmp_path / "w.jsonl"
+    with traintriage.watch(model, opt, path=out, every=3, per_module=False):
+        for _ in range(7):
+            opt.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            opt.step()
+    rows = {r["step"]: r for r in read_watch(out)}
+    assert sorted(rows) == list(range(1, 8))
+    assert all("loss" in r and "lr" in r for r in rows.values())
+    assert {s for s, r in rows.items() if "update_ratio" in r} == {1, 3, 6}
+    assert not any(k.startswith("grad_norm/") for r in rows.values() for k in r)
+
+
+def test_explicit_loss_wins_and_lr_per_group(tmp_path):
+    model, x, y = _setup()
+    opt = torch.optim.SGD(
+        [{"params": model[0].parameters()}, {"params": model[2].parameters(), "lr": 0.5}], lr=0.1
+    )
+    out = tmp_path / "w.jsonl"
+    with traintriage.watch(model, opt, path=out) as w:
+        for i in range(3):
+            loss = ((model(x) - y) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            w.log(loss=100.0 + i)
+    rows = list(read_watch(out))
+    assert [r["loss"] for r in rows] == [100.0, 101.0, 102.0]
+    assert all(r["lr"] == 0.1 and r["lr/1"] == 0.5 for r in rows)
+
+
+def test_nan_loss_is_recorded_not_dropped(tmp_path):
+    model, x, y = _setup()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    out = tmp_path / "w.jsonl"
+    with traintriage.watch(model, opt, path=out):
+        loss = ((model(x) - y) ** 2).mean() * float("nan")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    (row,) = read_watch(out)
+    assert math.isnan(row["loss"])
+
+
+def test_hooks_and_backward_are_restored_and_user_results_unchanged(tmp_path):
+    backward_before = torch.Tensor.backward
+    model, x, y = _setup()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with traintriage.watch(model, opt, path=tmp_path / "w.jsonl"):
+        for _ in range(3):
+            opt.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            opt.step()
+    assert torch.Tensor.backward is backward_before
+    assert not opt._optimizer_step_pre_hooks and not opt._optimizer_step_post_hooks
+    watched = [p.detach().clone() for p in model.parameters()]
+
+    model, x, y = _setup()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(3):
+        opt.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        opt.step()
+    for a, b in zip(watched, model.parameters(), strict=True):
+        assert torch.equal(a, b.detach()), "watching changed the training"
+
+
+def test_importing_traintriage_stays_torch_free_and_watch_is_exported():
+    code = (
+        "import sys, traintriage\n"
+        "assert 'torch' not in sys.modules\n"
+        "assert 'watch' in traintriage.__all__\n"
+        "w = traintriage.watch\n"
+        "assert callable(w)\n"
+        "import traintriage.watch as m\n"
+        "assert callable(traintriage.watch)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_watch_file_reads_back_through_traintriage_logs(tmp_path):
+    if importlib.util.find_spec("traintriage.logs") is None:
+        pytest.skip("traintriage.logs has not landed")
+    from traintriage.logs import read_run
+
+    model, x, y = _setup()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    out = tmp_path / "traintriage_watch.jsonl"
+    with traintriage.watch(model, opt, path=out):
+        for _ in range(5):
+            opt.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            opt.step()
+    run = read_run(out)
+    for name in ("loss", "lr", "grad_norm", "param_norm", "update_ratio"):
+        assert name in run.series, (name, list(run.series))
+    assert run.series["loss"].steps == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed")
+def test_hf_trainer_callback_records_steps(tmp_path):
+    from torch.utils.data import Dataset
+    from traintriage.callbacks import TraintriageHFCallback
+    from transformers import Trainer, TrainingArguments
+
+    class DS(Dataset):
+        def __len__(self):
+            return 64
+
+        def __getitem__(self, i):
+            g = torch.Generator().manual_seed(i)
+            return {"x": torch.randn(4, generator=g), "labels": torch.randn(1, generator=g)}
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(4, 1)
+
+        def forward(self, x, labels=None):
+            out = self.net(x)
+            return {"loss": ((out - labels) ** 2).mean(), "logits": out}
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=6,
+        per_device_train_batch_size=8,
+        logging_steps=2,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    Trainer(model=M(), args=args, train_dataset=DS(), callbacks=[TraintriageHFCallback()]).train()
+    rows = list(read_watch(tmp_path / "traintriage_watch.jsonl"))
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert all("loss" in r and "grad_norm" in r and "update_ratio" in r for r in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("lightning") is None and importlib.util.find_spec("pytorch_lightning") is None,
+    reason="lightning is not installed",
+)
+def test_lightning_callback_records_steps(tmp_path):
+    try:
+        import lightning.pytorch as L
+    except ImportError:
+        import pytorch_lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+    from traintriage.callbacks import TraintriageLightningCallback
+
+    class M(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return ((self.net(x) - y) ** 2).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    torch.manual_seed(0)
+    data = DataLoader(TensorDataset(torch.randn(64, 4), torch.randn(64, 1)), batch_size=8)
+    trainer = L.Trainer(
+        max_steps=5,
+        default_root_dir=str(tmp_path),
+        callbacks=[TraintriageLightningCallback()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(M(), data)
+    rows = list(read_watch(tmp_path / "traintriage_watch.jsonl"))
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+    assert all("loss" in r and "grad_norm/net" in r for r in rows)
