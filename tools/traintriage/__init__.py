@@ -21,7 +21,9 @@ def term(name: str, value):  # noqa: ANN001 - a tensor, but torch is not importe
 
     hook = getattr(sys.modules.get("traintriage._probe_state"), "on_term", None)
     if hook is not None:
-        hook(name, value)
+        out = hook(name, value)  # under `traintriage grads --ablate NAME` the probe returns the term zeroed
+        if out is not None:
+            return out
     return value
 
 

@@ -14,11 +14,17 @@ from typing import Any
 recorder: Any = None  # the active traintriage.probe.harness.Recorder, or None
 
 
-def on_term(name: str, value: Any) -> None:
-    """Called by traintriage.term(): record a custom loss term for the current step."""
+def on_term(name: str, value: Any) -> Any:
+    """Called by traintriage.term(): record a custom loss term for the current step. Returns the value the
+    script should use (the same tensor, or the term zeroed under `traintriage grads --ablate NAME`)."""
     r = recorder
     if r is not None:
         r.on_term(name, value, source="term")
+        if r.cfg.get("grads"):
+            from traintriage import grads_probe
+
+            return grads_probe.ablate_hook(r, name, value)
+    return value
 
 
 def current_terms() -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ COMMANDS = [
     "traintriage.commands.catalogue_cmds",  # explain, catalogue, symptoms
     "traintriage.commands.lint_cmds",  # lint
     "traintriage.commands.serve_cmds",  # serve, install-skill
+    "traintriage.commands.grads_cmds",  # grads
 ]
 
 

@@ -835,6 +835,10 @@ def install(rec: Recorder) -> None:
 
     def backward(tensors: Any, *a: Any, **k: Any) -> Any:
         rec.before_backward(tensors)
+        if rec.cfg.get("grads"):  # traintriage grads: decompose while the graph is alive (grads_probe.py)
+            from traintriage import grads_probe
+
+            grads_probe.child_hook(rec, tensors)
         out = orig_backward(tensors, *a, **k)
         rec.after_backward()
         return out
@@ -889,6 +893,10 @@ def install(rec: Recorder) -> None:
             def loss(input: Any, target: Any = None, *a: Any, **k: Any) -> Any:  # noqa: A002
                 out = fn(input, target, *a, **k)
                 rec.loss_call(name, input, target, k, out)
+                if rec.cfg.get("grads"):  # traintriage grads --ablate: this term's contribution -> 0
+                    from traintriage import grads_probe
+
+                    out = grads_probe.ablate_hook(rec, name, out)
                 return out
 
             loss.__wrapped__ = fn  # type: ignore[attr-defined]

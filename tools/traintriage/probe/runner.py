@@ -78,6 +78,7 @@ def run_child(
     cwd: str | os.PathLike | None = None,
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the script under the harness; return the raw run: records, tails, status, seconds."""
     script_p = Path(script).resolve()
@@ -88,7 +89,7 @@ def run_child(
     evidence = tmp / "evidence.jsonl"
     evidence.touch()
     cfg = {"script": str(script_p), "args": list(args), "mode": mode, "steps": int(steps),
-           "evidence": str(evidence), "sandbox": str(sandbox)}
+           "evidence": str(evidence), "sandbox": str(sandbox), **(extra or {})}  # extra: e.g. grads_probe's keys
     cfg_path = tmp / "config.json"
     cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
     env = dict(os.environ)
