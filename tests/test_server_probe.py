@@ -159,3 +159,39 @@ def test_concurrent_probes_do_not_interfere(tmp_path):
         assert not r.is_error, r.content
         assert r.structured_content["target"].endswith(f"{name}.py")
         assert f"I am {name}" in r.structured_content["stdout_tail"]
+
+
+TWO_TERMS = """\
+import torch, torch.nn as nn
+import traintriage
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 2))
+opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+x, y = torch.randn(256, 8), torch.randn(256, 2)
+for step in range(60):
+    out = model(x)
+    fit = nn.functional.mse_loss(out, y)
+    reg = traintriage.term("reg", 1e-3 * torch.log1p(out.pow(2).sum(1)).mean())
+    loss = fit + reg
+    opt.zero_grad(); loss.backward(); opt.step()
+"""
+
+
+def test_grad_decomposition_runs_and_names_unknown_terms(tmp_path):
+    server = build_server([tmp_path])
+    _need(server, "grad_decomposition")
+    script = tmp_path / "two_terms.py"
+    script.write_text(TWO_TERMS)
+
+    async def go():
+        async with Client(server) as c:
+            ok = await c.call_tool("grad_decomposition", {"script": str(script), "steps": 10})
+            bad = await c.call_tool(
+                "grad_decomposition", {"script": str(script), "steps": 5, "ablate": "nope"}
+            )
+            return ok, bad
+
+    ok, bad = anyio.run(go)
+    assert not ok.is_error, ok.content
+    assert ok.structured_content["tool"] == "grads"
+    assert bad.is_error and "nope" in bad.content[0].text

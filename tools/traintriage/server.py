@@ -543,7 +543,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
     if _provides("gradients", "classify_rough_map"):
         _register_rough_map(server, read_only)
     if _provides("grads_probe", "grads_script"):
-        _register_grad_decomposition(server, state, Script, ScriptArgs, Timeout, runs_code)
+        _register_grad_decomposition(server, state, Script, ScriptArgs, Steps, Timeout, runs_code)
 
     # -- logs ---------------------------------------------------------------------------------------------
     if _provides("logs", "read_run") and _provides("logs.diagnose", "def diagnose"):
@@ -555,26 +555,56 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
 
 
 def _register_grad_decomposition(
-    server: MCPServer, state: _Server, Script: Any, ScriptArgs: Any, Timeout: Any, runs_code: ToolAnnotations
+    server: MCPServer,
+    state: _Server,
+    Script: Any,
+    ScriptArgs: Any,
+    Steps: Any,
+    Timeout: Any,
+    runs_code: ToolAnnotations,
 ) -> None:
     @_tool(server, title="Decompose gradients per loss term (runs the script)", annotations=runs_code)
     async def grad_decomposition(
         script: Script,
         ctx: Context,
+        steps: Steps = 40,
         timeout: Timeout = 120.0,
         args: ScriptArgs = None,
+        ablate: Annotated[
+            str | None,
+            Field(
+                description="A loss term to switch off in a second run (question 3 of the rough map: does the "
+                "metric reach the same value without it?). Term names are in the first run's report."
+            ),
+        ] = None,
+        metric: Annotated[
+            str | None,
+            Field(
+                description="The term or metric to compare between the two runs (default: the ablated term)."
+            ),
+        ] = None,
         client_roots: ClientRoots = None,
     ) -> Report:
-        """For a metric that will not move while the loss does. Runs the user's code (the script executes in
-        a child process; file writes go to a temporary folder) and splits the gradient by loss term: each
-        term's d(loss)/d(term), its gradient norm and cosine with the others on shared parameters, and the
-        rough-map reading as findings. Sends progress; cancelling kills the child."""
+        """For a metric or loss term that will not move while the loss does. Runs the user's code (the script
+        executes in a child process; file writes go to a temporary folder) and splits the gradient by loss
+        term: each term's d(loss)/d(term), its gradient norm and cosine with the others on shared parameters,
+        and the metric-stuck rough-map reading as findings (loss-saturated, structural-ceiling,
+        competing-losses, same-basin). Custom terms are seen where the script marks them with
+        traintriage.term(name, value). Sends progress; cancelling kills the child."""
         from traintriage.grads_probe import grads_script
 
         path = state.path(script, client_roots)
         async with state.limiter:
             return await _run_cancellable(
-                ctx, grads_script, script=path, timeout=timeout, args=tuple(args or ()), cwd=path.parent
+                ctx,
+                grads_script,
+                script=path,
+                steps=steps,
+                timeout=timeout,
+                args=tuple(args or ()),
+                cwd=path.parent,
+                ablate=ablate,
+                metric=metric,
             )
 
 
