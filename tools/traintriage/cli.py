@@ -24,6 +24,7 @@ COMMANDS = [
     "traintriage.commands.lint_cmds",  # lint
     "traintriage.commands.serve_cmds",  # serve, install-skill
     "traintriage.commands.grads_cmds",  # grads
+    "traintriage.commands.logs_cmds",  # logs
 ]
 
 
