@@ -45,6 +45,11 @@ SATURATION_BOUND = 0.975
 EVENT_LOG_CHARS = 120
 
 
+def _strong(obj: Any) -> Any:
+    """A callable returning obj, used where a weakref would die with the script's locals."""
+    return lambda: obj
+
+
 def _loss_cls() -> type:
     import torch.nn as nn
 
@@ -192,7 +197,7 @@ class Recorder:
         if self.depth == 0 and not isinstance(module, _loss_cls()) and next(module.parameters(), None) is not None:
             rid = id(module)
             if rid not in self.roots:
-                self.roots[rid] = weakref.ref(module)
+                self.roots[rid] = _strong(module)  # kept alive: finish() reads them after the script returns
                 self.root_order.append(rid)
                 self.tracked_dirty = True
                 self.emit("root", index=len(self.root_order) - 1, cls=type(module).__name__,
@@ -357,7 +362,7 @@ class Recorder:
 
     # ---------------------------------------------------------------- optimizer
     def _register_opt(self, opt: Any) -> dict[str, Any]:
-        st = {"ref": weakref.ref(opt), "index": len(self.opts), "steps": 0, "prev": None}
+        st = {"ref": _strong(opt), "index": len(self.opts), "steps": 0, "prev": None}
         self.opts[id(opt)] = st
         self.tracked_dirty = True
         self._refresh_tracked()

@@ -18,7 +18,10 @@ def detect(ev: dict[str, Any]) -> list:
     out = []
     of = ev.get("overfit") or {}
     r = of.get("init_over_chance")
-    if r is not None and r >= INIT_OVER_CHANCE:
+    from traintriage.probe.detectors.unnormalized_inputs import INPUT_SCALE, input_scale
+
+    scaled_inputs = (input_scale(ev) or 0) >= INPUT_SCALE  # then the input scale explains the init loss
+    if r is not None and r >= INIT_OVER_CHANCE and not scaled_inputs:
         out.append(finding("bad-init", "error" if overfit_failed(ev) or r >= 2 * INIT_OVER_CHANCE else "warning",
                            0.7, f"The loss at init is {of['initial']:.3g}, {r:.1f}x chance ({of['chance_expr']}="
                            f"{of['chance']:.3g}): the initial logits are large and confidently wrong. Scale the last "
@@ -28,7 +31,7 @@ def detect(ev: dict[str, Any]) -> list:
     if len(acts) >= 3:
         ratio = acts[-1]["std"] / acts[0]["std"]
         if ratio > ACT_STD_RATIO or ratio < 1 / ACT_STD_RATIO:
-            out.append(finding("bad-init", "error" if overfit_failed(ev) else "warning", 0.6,
+            out.append(finding("bad-init", "error" if overfit_failed(ev) else "warning", 0.5,
                                f"Activation std goes from {acts[0]['std']:.3g} ({acts[0]['layer']}) to "
                                f"{acts[-1]['std']:.3g} ({acts[-1]['layer']}) across {len(acts)} layers at init: "
                                "the init does not preserve scale (use Kaiming/Xavier for the activation).",

@@ -15,8 +15,8 @@ DEAD_LAYER_SEVERE = 0.9
 
 def detect(ev: dict[str, Any]) -> list:
     acts = [a for a in ev.get("acts", []) if a.get("act") == "relu" and a.get("dead_frac") is not None]
-    if not acts:
-        return []
+    if not acts or (ev.get("overfit") or {}).get("nonfinite"):
+        return []  # NaN activations compare as "not > 0": that is non-finite-loss's finding, not dead units
     last = max(a["step"] for a in acts)
     layers = [a for a in acts if a["step"] == last and a["dead_frac"] >= DEAD_LAYER_FRACTION and a.get("units", 0) >= 4]
     if not layers:

@@ -24,7 +24,8 @@ def detect(ev: dict[str, Any]) -> list:
     if not (nonfinite or peak > ABS_NORM or (growth is not None and growth > GROWTH)):
         return []
     clipped = any((s.get("grad_norm_at_step") or 0) < 0.9 * (s.get("grad_norm") or 0) for s in ev.get("steps", []))
-    return [finding("exploding-gradients", "error", 0.6,
+    dynamic = growth is not None and growth > GROWTH  # grows during training, not just large at init
+    return [finding("exploding-gradients", "error", 0.75 if dynamic or nonfinite else 0.6,
                     f"The gradient norm (before clipping) reaches {peak:.3g}"
                     + (f", {growth:.2g}x its first value" if growth else "") + (" and turns non-finite" if nonfinite else "")
                     + ": clip gradients (clip_grad_norm_), lower the LR, or fix the init/normalisation.",

@@ -16,8 +16,9 @@ def detect(ev: dict[str, Any]) -> list:
     per = [s for s in ev.get("steps", []) if s.get("params")]
     if not per:
         return []
+    # biases start at (or near) zero, so grad/param is meaningless for them; weights and scales only
     rows = [p for p in per[0]["params"] if p.get("grad") and (p.get("param") or 0) > 1e-8 and p.get("requires_grad")
-            and not p.get("orphan")]
+            and not p.get("orphan") and not str(p.get("name", "")).endswith("bias")]
     if len(rows) < MIN_TENSORS:
         return []
     ratios = {p["name"]: p["grad"] / p["param"] for p in rows}

@@ -22,7 +22,7 @@ def detect(ev: dict[str, Any]) -> list:
             f"{', '.join(p['orphans'][:5])}.",
             orphans=p["orphans"], orphan_numel=p["orphan_numel"], share_of_trainable=round(share, 4),
             n_optimizer_params=p.get("n_optimizer_params")))
-    if p.get("n_unused", 0) > 0 and p.get("n_optimizer_params"):
+    if p.get("n_unused", 0) > 0 and p.get("n_optimizer_params") and p.get("n_with_grad", 0) > 0:
         share = p["n_unused"] / p["n_optimizer_params"]
         sev = "error" if share > 0.5 and p.get("n_orphans", 0) > 0 else "warning"
         out.append(finding(

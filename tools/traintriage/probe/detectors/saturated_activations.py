@@ -21,7 +21,7 @@ def detect(ev: dict[str, Any]) -> list:
         return []
     worst = max(layers, key=lambda a: a["saturated_frac"])
     sev = "error" if overfit_failed(ev) else "warning"
-    return [finding("saturated-activations", sev, 0.75 if sev == "error" else 0.45,
+    return [finding("saturated-activations", sev, 0.75 if sev == "error" else 0.65,
                     f"{worst['saturated_frac']:.0%} of the {worst['act']} outputs of {worst['layer']} are within 2.5 % "
                     "of their bounds, where the slope is ~0: scale the inputs/init down or normalise before it.",
                     layers={a["layer"]: round(a["saturated_frac"], 4) for a in layers}, step=first)]

@@ -15,8 +15,11 @@ EMPTY_STEP_FRACTION = 0.5
 def detect(ev: dict[str, Any]) -> list:
     steps = ev.get("steps", [])[1:]
     out = []
-    if steps and ev.get("backwards"):
-        empty = [s for s in steps if s.get("grads_none") == s.get("n_params") or not s.get("grad_norm_at_step")]
+    got_grads = (ev.get("params") or {}).get("n_with_grad", 1) > 0  # none at all: loss-detached's case
+    if steps and ev.get("backwards") and got_grads:
+        # backward produced a gradient, yet the optimizer saw none (a loss of exactly 0 is not this)
+        empty = [s for s in steps if (s.get("grad_norm") or 0) > 0
+                 and (s.get("grads_none") == s.get("n_params") or s.get("grad_norm_at_step") == 0)]
         frac = len(empty) / len(steps)
         if frac >= EMPTY_STEP_FRACTION:
             zero_between = sum(1 for s in empty if s.get("zero_after_bwd"))
