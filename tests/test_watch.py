@@ -74,6 +74,28 @@ def test_watch_matches_a_plain_pytorch_reference(tmp_path):
             assert math.isclose(got[k], v, rel_tol=1e-5, abs_tol=1e-7), (k, got[k], v)
 
 
+def test_closure_style_step_sees_this_steps_gradient(tmp_path):
+    """Lightning and LBFGS run forward/backward inside optimizer.step(closure): after the pre-hook."""
+    model, x, y = _setup()
+    ref = _reference(model, x, y, lr=0.05, steps=3)
+    model, x, y = _setup()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    with traintriage.watch(model, opt, path=tmp_path / "w.jsonl"):
+        for _ in range(3):
+            opt.step(closure)
+    rows = list(read_watch(tmp_path / "w.jsonl"))
+    for got, want in zip(rows, ref, strict=True):
+        for k in ("loss", "grad_norm", "update_norm"):
+            assert math.isclose(got[k], want[k], rel_tol=1e-5), (k, got[k], want[k])
+
+
 def test_every_n_keeps_loss_each_step_and_norms_every_n(tmp_path):
     model, x, y = _setup()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -177,6 +199,7 @@ def test_watch_file_reads_back_through_traintriage_logs(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")  # third-party deprecation noise
 @pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed")
 def test_hf_trainer_callback_records_steps(tmp_path):
     from torch.utils.data import Dataset
@@ -217,6 +240,7 @@ def test_hf_trainer_callback_records_steps(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")  # third-party deprecation noise
 @pytest.mark.skipif(
     importlib.util.find_spec("lightning") is None and importlib.util.find_spec("pytorch_lightning") is None,
     reason="lightning is not installed",

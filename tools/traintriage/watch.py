@@ -13,8 +13,9 @@ norm, parameter norm, update norm and the relative update ||dW|| / ||W|| (Karpat
 healthy around 1e-3; https://cs231n.github.io/neural-networks-3/#ratio).
 
 How it sees the step without changes to the loop: `Optimizer.register_step_pre_hook` / `register_step_post_hook`
-on *this* optimizer instance (torch >= 2.0). Gradient norms are read in the pre-hook (what the step will use,
-after any clipping), the parameters are copied there and compared in the post-hook. The loss is captured by
+on *this* optimizer instance (torch >= 2.0). The parameters are copied in the pre-hook and compared in the
+post-hook; gradient norms are read in the post-hook (what the step used, after any clipping; with a closure,
+as LBFGS and Lightning use, the backward runs inside step(), after the pre-hook). The loss is captured by
 wrapping `torch.Tensor.backward` while the context is open (a 0-dim tensor's value is the step's loss; with
 gradient accumulation the values are averaged); `w.log(loss=...)` overrides it. Everything is restored on
 exit. Cost: norms and one parameter copy on recorded steps (every N); on other steps only the loss is kept.
@@ -140,17 +141,8 @@ class Watcher:
         if not self._recording(step):
             self._before = None
             return
-        rec = self._record(step)
-        params = self._params()
         with torch.no_grad():
-            grads = [p.grad for p in params if p.grad is not None]
-            if grads:
-                rec["grad_norm"] = _norm(grads)
-            for name, group in self._groups.items():
-                g = [p.grad for p in group if p.grad is not None]
-                if g:
-                    rec[f"grad_norm/{name}"] = _norm(g)
-            self._before = [p.detach().clone() for p in params]
+            self._before = [p.detach().clone() for p in self._params()]
 
     def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         import torch
@@ -170,6 +162,15 @@ class Watcher:
         if self._before is not None:
             params = self._params()
             with torch.no_grad():
+                # Gradients are read after the step, not before: with a closure (LBFGS, Lightning) the
+                # backward runs inside optimizer.step(), after the pre-hook. Optimizers leave .grad intact.
+                grads = [p.grad for p in params if p.grad is not None]
+                if grads:
+                    rec["grad_norm"] = _norm(grads)
+                for name, group in self._groups.items():
+                    g = [p.grad for p in group if p.grad is not None]
+                    if g:
+                        rec[f"grad_norm/{name}"] = _norm(g)
                 pnorm_before = _norm(self._before)
                 upd = [p.detach() - b for p, b in zip(params, self._before, strict=True)]
                 rec["param_norm"] = _norm([p.detach() for p in params])
