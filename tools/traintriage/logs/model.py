@@ -120,20 +120,25 @@ class SeriesBuilder:
         self.steps.append(step)
         self.values.append(value)
         if wall is not None:
-            self.has_wall = True
+            if not self.has_wall:  # first wall time: back-fill the points before it
+                self.has_wall = True
+                self.walls.extend(array("d", [math.nan]) * (len(self.values) - 1))
             self.walls.append(wall)
-        else:
+        elif self.has_wall:
             self.walls.append(math.nan)
 
     def extend(self, steps, values, walls=None) -> None:
-        """Bulk add (lists or numpy arrays); walls None means the format has no wall times."""
+        """Bulk add (arrays, lists or iterables); walls None means no wall times for these points."""
         self.steps.extend(steps)
+        n0 = len(self.values)
         self.values.extend(values)
         if walls is not None:
-            self.has_wall = True
+            if not self.has_wall:
+                self.has_wall = True
+                self.walls.extend(array("d", [math.nan]) * n0)
             self.walls.extend(walls)
-        else:
-            self.walls.extend([math.nan] * len(values))
+        elif self.has_wall:
+            self.walls.extend(array("d", [math.nan]) * (len(self.values) - n0))
 
     def finish(self, notes: list[str]) -> Series:
         steps, values, walls = self.steps, self.values, self.walls
@@ -157,7 +162,7 @@ class SeriesBuilder:
                 )
             steps = array("q", (s for s, _ in keep))
             values = array("d", (values[i] for _, i in keep))
-            walls = array("d", (walls[i] for _, i in keep))
+            walls = array("d", (walls[i] for _, i in keep)) if self.has_wall else walls
         return Series.model_construct(
             name=self.name,
             role=role_for(self.name),

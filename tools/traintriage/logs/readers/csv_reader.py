@@ -17,7 +17,7 @@ from traintriage.logs.model import LogReadError, Run, RunBuilder
 from traintriage.logs.readers._common import STEP_COLUMNS, WALL_COLUMNS, pick
 
 FORMAT = "csv"
-_HEADER_CELL = re.compile(r"^[A-Za-z_][\w ./\-()\[\]@:]*$")
+_HEADER_CELL = re.compile(r"^(?!.*[\s:=]\d)[A-Za-z_][\w ./\-()\[\]@]*$")  # a name, not "key: 1" or "loss 0.3"
 
 
 def sniff(path: Path) -> bool:
@@ -26,7 +26,8 @@ def sniff(path: Path) -> bool:
     if path.suffix.lower() in (".csv", ".tsv"):
         return True
     try:
-        head = path.open("rb").read(2048).decode("utf-8", "replace").splitlines()
+        with path.open("rb") as f:
+            head = f.read(2048).decode("utf-8", "replace").splitlines()
     except OSError:
         return False
     if len(head) < 2:
@@ -36,7 +37,9 @@ def sniff(path: Path) -> bool:
     except csv.Error:
         return False
     cols = next(csv.reader([head[0]], dialect))
-    return len(cols) >= 2 and all(_HEADER_CELL.match(c.strip()) and not _num(c) for c in cols)
+    row = next(csv.reader([head[1]], dialect))
+    return (len(cols) >= 2 and len(row) == len(cols) and any(_num(c) for c in row)
+            and all(_HEADER_CELL.match(c.strip()) and not _num(c) for c in cols))
 
 
 def _num(s: str) -> bool:

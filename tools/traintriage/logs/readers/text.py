@@ -187,9 +187,7 @@ def _block(chunk: bytes, st: _State) -> None:
             rb = st.rb
             for i in tpl.metric_idx:
                 b = rb.series(tpl.keys[i])
-                b.steps.extend(steps)
-                b.values.extend(map(float, cols[i]))
-                b.walls.extend(array("d", bytes(8 * len(steps))))  # zeros; replaced below
+                b.extend(steps, map(float, cols[i]))
             st.last_step = steps[-1]
             st.record += len(matches)
             rest = tpl.rx.sub(b"", chunk)
@@ -273,8 +271,6 @@ def read(path: Path) -> Run:
             _block(chunk, st)
         if carry.strip():
             _block(carry + b"\n", st)
-    for b in rb.builders.values():  # text has no wall times
-        b.has_wall = False
     if not rb.builders:
         raise LogReadError(
             f"{path}: no metrics found in {size} bytes of text. Expected lines like 'step 10 loss 0.31', "
