@@ -80,6 +80,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_cli_human_json_and_exit_codes(tmp_path: Path) -> None:
     p = tmp_path / "train.py"
     p.write_text(BROKEN)

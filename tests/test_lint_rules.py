@@ -923,6 +923,122 @@ CASES: list[tuple[str, str, bool, str]] = [
         "ce-target-form",
     ),
     ("near miss: class indices", "loss = F.cross_entropy(logits, y.long())\n", False, "ce-target-form"),
+    (
+        "soft target is teacher logits",
+        """
+        def distill_loss(student_logits, teacher_logits, T=2.0):
+            return F.cross_entropy(student_logits / T, teacher_logits / T)
+        """,
+        True,
+        "ce-target-form",
+    ),
+    (
+        "soft target from a Linear head",
+        """
+        head = nn.Linear(8, 4)
+        loss = F.cross_entropy(student(x), head(h))
+        """,
+        True,
+        "ce-target-form",
+    ),
+    (
+        "near miss: softmaxed teacher logits",
+        """
+        def distill_loss(student_logits, teacher_logits, T=2.0):
+            return F.cross_entropy(student_logits / T, F.softmax(teacher_logits / T, dim=-1))
+        """,
+        False,
+        "ce-target-form",
+    ),
+    # --- scheduler-misuse: epoch scheduler stepped per batch ---------------------------------------------
+    (
+        "StepLR stepped every batch",
+        """
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.1)
+        for epoch in range(10):
+            for xb, yb in train_loader:
+                opt.zero_grad(); F.mse_loss(model(xb), yb).backward(); opt.step()
+                scheduler.step()
+        """,
+        True,
+        "scheduler-misuse",
+    ),
+    (
+        "ReduceLROnPlateau on the batch loss, in a Trainer",
+        """
+        class Trainer:
+            def __init__(self, model):
+                self.model = model
+                self.opt = torch.optim.Adam(model.parameters())
+                self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, patience=3)
+            def run_epoch(self, loader):
+                for x, y in loader:
+                    loss = F.mse_loss(self.model(x), y)
+                    self.opt.zero_grad(); loss.backward(); self.opt.step()
+                    self.sched.step(loss.item())
+        """,
+        True,
+        "scheduler-misuse",
+    ),
+    (
+        "near miss: OneCycleLR per batch",
+        """
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=1000)
+        for epoch in range(10):
+            for xb, yb in train_loader:
+                opt.zero_grad(); F.mse_loss(model(xb), yb).backward(); opt.step()
+                scheduler.step()
+        """,
+        False,
+        "scheduler-misuse",
+    ),
+    (
+        "near miss: StepLR with a batch-scale period",
+        """
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=5000, gamma=0.1)
+        for xb, yb in train_loader:
+            opt.zero_grad(); F.mse_loss(model(xb), yb).backward(); opt.step()
+            scheduler.step()
+        """,
+        False,
+        "scheduler-misuse",
+    ),
+    # --- dataflow through helpers and trainer classes ----------------------------------------------------
+    (
+        "softmax returned by a local predict()",
+        """
+        def predict(model, x):
+            return F.softmax(model(x), dim=-1)
+        def loss_fn(model, x, y):
+            return F.cross_entropy(predict(model, x), y)
+        """,
+        True,
+        "double-softmax",
+    ),
+    (
+        "sigmoid model handed to a Trainer",
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+                self.act = nn.Sigmoid()
+            def forward(self, x):
+                return self.act(self.fc(x))
+        class Trainer:
+            def __init__(self, model):
+                self.model = model
+                self.criterion = nn.BCEWithLogitsLoss()
+            def step(self, x, y):
+                return self.criterion(self.model(x), y)
+        Trainer(Net())
+        """,
+        True,
+        "sigmoid-bceloss",
+    ),
     # --- validation without eval() ----------------------------------------------------------------------
     (
         "validation never calls eval()",

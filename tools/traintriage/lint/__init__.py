@@ -29,6 +29,7 @@ from traintriage.lint.rules import (
     optimizer_model_mismatch,
     params_replaced,
     scheduler_before_step,
+    scheduler_per_batch,
     sigmoid_bce,
     strict_false,
     unfreeze_after_filter,
@@ -47,6 +48,7 @@ RULES: list[ModuleType] = [
     missing_zero_grad,  # gradients never cleared
     no_step,  # backward, never step
     scheduler_before_step,  # scheduler.step() before optimizer.step()
+    scheduler_per_batch,  # StepLR(step_size=3) stepped every batch
     adam_weight_decay,  # Adam(weight_decay>0)
     decay_norm_bias,  # decay on model.parameters() with norm layers / biases
     params_replaced,  # optimizer built, then model replaced / head attached

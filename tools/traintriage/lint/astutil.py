@@ -76,6 +76,14 @@ LOSS_FUNCS = {
     "torch.nn.functional.binary_cross_entropy": "bce",
     "torch.nn.functional.nll_loss2d": "nll",
 }
+# torch.nn blocks that contain LayerNorms of their own.
+NORM_CONTAINING = {
+    "TransformerEncoderLayer",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerDecoder",
+    "Transformer",
+}
 NORM_LAYERS = {
     "BatchNorm1d",
     "BatchNorm2d",
@@ -371,9 +379,14 @@ class Ctx:
         return found
 
     def call_sites(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Call]:
+        """Calls of `fn` by name (or self.name); for __init__, calls of its class."""
+        names = {fn.name, f"self.{fn.name}"}
+        if fn.name == "__init__":
+            cls = self.class_of(fn)
+            names = {cls.name} if cls is not None else set()
         out = []
         for node in ast.walk(self.tree):
-            if isinstance(node, ast.Call) and dotted(node.func) in (fn.name, f"self.{fn.name}"):
+            if isinstance(node, ast.Call) and (dotted(node.func) in names or self.canon(node.func) in names):
                 out.append(node)
         return out
 
@@ -381,7 +394,7 @@ class Ctx:
         self, fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, name: str
     ) -> ast.AST | None:
         names = [x.arg for x in fn.args.posonlyargs + fn.args.args]
-        if names and names[0] == "self" and isinstance(call.func, ast.Attribute):
+        if names and names[0] in ("self", "cls") and self.class_of(fn) is not None:
             names = names[1:]
         v = kwarg(call, name)
         if v is not None:
@@ -441,6 +454,10 @@ class Ctx:
             return kinds.pop() if len(kinds) == 1 else None
         if isinstance(expr, ast.Subscript):
             return self.kind(expr.value, scope, line, depth + 1)
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Div | ast.Mult):
+            # logits / T are still logits; probabilities / T are not probabilities any more
+            k = self.kind(expr.left, scope, line, depth + 1)
+            return "logits" if k == "logits" else None
         if not isinstance(expr, ast.Call):
             return None
         c = self.call_canon(expr)
@@ -457,8 +474,27 @@ class Ctx:
             return self.kind(receiver(expr), scope, line, depth + 1)
         if c in PASSTHROUGH_FUNCS and expr.args:
             return self.kind(expr.args[0], scope, line, depth + 1)
+        # A call of a local function (predict(model, x)): what its returns agree on.
+        fname = dotted(expr.func)
+        if fname and fname.rsplit(".", 1)[-1] in self.functions and fname.split(".")[0] in (fname, "self"):
+            fns = self.functions[fname.rsplit(".", 1)[-1]]
+            if len(fns) == 1 and fns[0].name != "forward":
+                return self.returns_kind(fns[0], depth + 1)
         # A call of a module object: what does that module return?
         return self.module_kind(expr.func, scope, line, depth + 1)
+
+    def returns_kind(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, depth: int = 0) -> str | None:
+        """The kind every `return` of a function agrees on, else None."""
+        key = (id(fn), 1)
+        if key in self._kind_guard or depth > MAX_DEPTH:
+            return None
+        self._kind_guard.add(key)
+        try:
+            rets = [n for n in walk_scope(fn) if isinstance(n, ast.Return) and n.value is not None]
+            kinds = {self.kind(r.value, fn, r.lineno + 1, depth + 1) for r in rets}
+        finally:
+            self._kind_guard.discard(key)
+        return kinds.pop() if len(kinds) == 1 else None
 
     def module_kind(self, func: ast.AST, scope: Scope, line: int, depth: int = 0) -> str | None:
         """What calling `func` (a layer, a Sequential, a model) returns, when it can be read statically."""

@@ -1,6 +1,12 @@
-"""One-hot targets from F.one_hot(...) passed to CrossEntropyLoss without a float cast. CrossEntropyLoss
-takes class indices (long, shape [N]) or class probabilities (float, shape [N, C], since PyTorch 1.10);
-F.one_hot returns int64 [N, C], which is neither. `F.one_hot(y, C).float()` is accepted and not flagged."""
+"""A CrossEntropyLoss target that is neither class indices nor probabilities.
+
+CrossEntropyLoss takes class indices (long, shape [N]) or class probabilities (float, shape [N, C], since
+PyTorch 1.10). Flagged:
+- F.one_hot(...) targets without a float cast (int64 [N, C] is neither form);
+- soft targets that are logits, not probabilities (distillation with `teacher_logits / T` as the target:
+  rows do not sum to 1 and have negative entries, so the loss is unbounded below). Recognized when the
+  target traces to a Linear layer / logits-returning model, or is named `*logit*` without a softmax.
+`F.one_hot(y, C).float()` and `F.softmax(teacher_logits / T, -1)` are fine and not flagged."""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from traintriage.lint.astutil import MAX_DEPTH, Ctx, dotted, method_name, receiv
 from traintriage.lint.rules._losses import loss_inputs
 from traintriage.report import Finding
 
-RULE = "one-hot-long-target-into-cross-entropy"
+RULE = "cross-entropy-target-form"
 CAUSE = "ce-target-form"
 SEVERITY = "error"
 CONFIDENCE = 0.85
@@ -42,9 +48,34 @@ def target_form(ctx: Ctx, expr: ast.AST | None, scope, line: int, depth: int = 0
     return None
 
 
+def logit_target(ctx: Ctx, tgt: ast.AST | None, scope, line: int) -> bool:
+    if tgt is None:
+        return False
+    kind = ctx.kind(tgt, scope, line)
+    if kind == "logits":
+        return True
+    if kind is not None:  # softmax / log_softmax / sigmoid: some other form, not this rule's business
+        return False
+    node = tgt.left if isinstance(tgt, ast.BinOp) and isinstance(tgt.op, ast.Div | ast.Mult) else tgt
+    name = dotted(node) or ""
+    return "logit" in name.rsplit(".", 1)[-1].lower()
+
+
 def check(ctx: Ctx) -> list[Finding]:
     out = []
     for call, _t, _inp, tgt, _kind in loss_inputs(ctx, {"ce"}):
+        if logit_target(ctx, tgt, ctx.scope_of(call), call.lineno):
+            out.append(
+                ctx.finding(
+                    sys.modules[__name__],
+                    call,
+                    f"cross-entropy's soft target ({ast.unparse(tgt)}) is logits, not probabilities: its rows do not sum "
+                    "to 1 and can be negative, so the loss has no floor. Pass softmax(target_logits / T, dim=-1).",
+                    target=ast.unparse(tgt),
+                    target_form="logits",
+                )
+            )
+            continue
         if target_form(ctx, tgt, ctx.scope_of(call), call.lineno) == "one_hot_long":
             out.append(
                 ctx.finding(

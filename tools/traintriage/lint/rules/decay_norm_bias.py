@@ -10,7 +10,17 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import BIAS_LAYERS, NORM_LAYERS, Ctx, arg, kwarg, method_name, number, short
+from traintriage.lint.astutil import (
+    BIAS_LAYERS,
+    NORM_CONTAINING,
+    NORM_LAYERS,
+    Ctx,
+    arg,
+    kwarg,
+    method_name,
+    number,
+    short,
+)
 from traintriage.report import Finding
 
 RULE = "decay-on-all-parameters"
@@ -53,7 +63,7 @@ def check(ctx: Ctx) -> list[Finding]:
         layers = ctx.model_layers(root, ctx.scope_of(call), call.lineno)
         if not layers:
             continue
-        norms = sorted(layers & NORM_LAYERS)
+        norms = sorted(layers & (NORM_LAYERS | NORM_CONTAINING))
         biases = sorted(layers & BIAS_LAYERS)
         if not norms and not biases:
             continue
