@@ -52,7 +52,8 @@ def test_tools_have_described_inputs_output_schemas_and_truthful_annotations():
     tools = run(_tools, build_server([REPO]))
     assert {"explain", "classify_rough_map"} <= set(tools)
     for t in tools.values():
-        assert t.description and t.output_schema, t.name
+        assert t.description, t.name
+        assert t.output_schema or t.name == "plot_run", t.name  # plot_run answers with image content
         props = t.input_schema.get("properties", {})
         undescribed = [k for k, v in props.items() if "description" not in v]
         assert not undescribed, f"{t.name}: fields without description: {undescribed}"
@@ -295,3 +296,61 @@ def test_default_root_is_the_working_directory(tmp_path, monkeypatch):
     from traintriage.server import _Server
 
     assert _Server(None).configured == [Path(os.getcwd()).resolve()]
+
+
+# --- logs --------------------------------------------------------------------------------------------
+
+LOG = REPO / "tests" / "data" / "logs" / "hf_trainer_state.json"
+
+
+async def _logs_calls(server, tmp_path):
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    async with Client(server) as c:
+        first = await c.call_tool("read_run_logs", {"path": str(LOG)})
+        again = await c.call_tool(
+            "read_run_logs", {"path": str(LOG), "metric": "loss", "offset": 1, "limit": 2}
+        )
+        unknown = await c.call_tool("read_run_logs", {"path": str(LOG), "metric": "nope"})
+        unreadable = await c.call_tool("read_run_logs", {"path": str(empty)})
+        outside = await c.call_tool("read_run_logs", {"path": "/etc/hostname"})
+        return first, again, unknown, unreadable, outside
+
+
+def test_read_run_logs_summary_symptoms_pages_and_errors(tmp_path):
+    server = build_server([REPO, tmp_path])
+    if "read_run_logs" not in run(_tools, server):
+        pytest.skip("traintriage.logs (read_run + diagnose) has not landed")
+    first, again, unknown, unreadable, outside = run(_logs_calls, server, tmp_path)
+    assert not first.is_error, first.content
+    sc = first.structured_content
+    assert "loss" in sc["metrics"] and sc["report"]["tool"] == "logs" and sc["summary"]
+    assert not again.is_error, again.content  # a second call (module caches, rebinding) works too
+    page = again.structured_content["series"]
+    assert page["metric"] == "loss" and page["offset"] == 1 and len(page["steps"]) == 2
+    assert page["next_offset"] == 3 and page["total_points"] > 3
+    assert "no metric 'nope'" in error_text(unknown) and "loss" in error_text(unknown)
+    assert error_text(unreadable)
+    assert "outside the allowed roots" in error_text(outside)
+
+
+async def _plot(server):
+    async with Client(server) as c:
+        ok = await c.call_tool("plot_run", {"path": str(LOG), "metrics": ["loss", "eval_loss"]})
+        bad = await c.call_tool("plot_run", {"path": str(LOG), "metrics": ["nope"]})
+        return ok, bad
+
+
+def test_plot_run_returns_a_png(tmp_path):
+    server = build_server([REPO])
+    if "plot_run" not in run(_tools, server):
+        pytest.skip("traintriage.logs.plot has not landed")
+    pytest.importorskip("matplotlib")
+    ok, bad = run(_plot, server)
+    assert not ok.is_error, ok.content
+    img = ok.content[0]
+    assert img.type == "image" and img.mime_type == "image/png"
+    import base64
+
+    assert base64.b64decode(img.data)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "no metric 'nope'" in error_text(bad)

@@ -754,8 +754,12 @@ def read_logs(
     """Pure-ish: read, diagnose, summarize, and page one series."""
     from traintriage import logs
 
+    # Imported from the submodule: once `traintriage.logs.diagnose` (the module) is loaded, Python rebinds the
+    # package attribute `logs.diagnose` to that module, shadowing the function of the same name.
+    from traintriage.logs.diagnose import diagnose
+
     run = logs.read_run(path, format=format)
-    report = logs.diagnose(run, num_classes=num_classes)
+    report = diagnose(run, num_classes=num_classes)
     try:
         summary = logs.summarize(run, max_points=SUMMARY_POINTS)
     except ImportError:  # summary module not there yet: the report's symptoms still stand
@@ -794,7 +798,9 @@ def render_plot(path: Path, format: str, metrics: list[str] | None) -> bytes:
             )
         run = run.model_copy(update={"series": {m: run.series[m] for m in metrics}})
     try:
-        report = logs.diagnose(run)
+        from traintriage.logs.diagnose import diagnose
+
+        report = diagnose(run)
     except Exception:  # noqa: BLE001 - the plot is still worth having without symptom marks
         report = None
     with tempfile.TemporaryDirectory(prefix="traintriage-plot-") as tmp:
