@@ -95,7 +95,10 @@ def _read_file(f: Path, prefix: str, rb: RunBuilder) -> bool:
         try:
             return _scan(buf, size, f.name, prefix, rb)
         finally:
-            buf.close()
+            try:
+                buf.close()
+            except BufferError:  # a numpy view still refers to it (error path); GC closes it
+                pass
 
 
 def _scan(buf, size: int, fname: str, prefix: str, rb: RunBuilder) -> bool:
@@ -109,7 +112,11 @@ def _scan(buf, size: int, fname: str, prefix: str, rb: RunBuilder) -> bool:
     truncated_at = None
     while pos + 12 <= size:
         append(pos)
-        pos += u64(buf, pos)[0] + 16
+        length = u64(buf, pos)[0]
+        if length > size:  # garbage or a cut-off record: stop here, the CRC check below tells which
+            pos = size + 1
+            break
+        pos += length + 16
     if pos != size:
         truncated_at = starts[-1] if pos > size and starts else pos
     data = np.frombuffer(buf, dtype=np.uint8)
@@ -117,7 +124,7 @@ def _scan(buf, size: int, fname: str, prefix: str, rb: RunBuilder) -> bool:
     ln = np.empty_like(st)
     if st.size:
         ln[:-1] = st[1:] - st[:-1] - 16
-        ln[-1] = pos - st[-1] - 16
+        ln[-1] = min(pos, size) - st[-1] - 16
     # Pass 2: length CRCs, all at once. The first bad one ends the file.
     len_crc = _gather_u32(data, st + 8) if st.size else st
     ok = np.asarray(_crc32c.check_many(buf, st, np.full(st.size, 8), len_crc), dtype=bool)
