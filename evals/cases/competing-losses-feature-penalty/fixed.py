@@ -9,7 +9,7 @@ y = (3.0 * X[:, :1] - 2.0 * X[:, 1:2] + X[:, 2:3] * X[:, 3:4]) * 2.0
 
 trunk = nn.Sequential(nn.Linear(10, 32), nn.Tanh(), nn.Linear(32, 8))
 head = nn.Linear(8, 1)
-opt = torch.optim.SGD([*trunk.parameters(), *head.parameters()], lr=0.02, momentum=0.9)
+opt = torch.optim.Adam([*trunk.parameters(), *head.parameters()], lr=1e-2)
 
 for step in range(300):
     idx = torch.randint(0, 1024, (128,))
