@@ -195,3 +195,26 @@ def test_grad_decomposition_runs_and_names_unknown_terms(tmp_path):
     assert not ok.is_error, ok.content
     assert ok.structured_content["tool"] == "grads"
     assert bad.is_error and "nope" in bad.content[0].text
+
+
+def test_triage_script_names_the_seeded_cause_with_progress():
+    if not CASE.is_file():
+        pytest.skip("eval case lr-too-low-sgd is missing")
+    server = build_server([REPO])
+    _need(server, "triage_script")
+    progress = []
+
+    async def on_progress(done, total, message):  # noqa: ANN001
+        progress.append(done)
+
+    async def go():
+        async with Client(server) as c:
+            return await c.call_tool(
+                "triage_script", {"script": str(CASE), "steps": 30}, progress_callback=on_progress
+            )
+
+    r = anyio.run(go)
+    assert not r.is_error, r.content
+    sc = r.structured_content
+    assert sc["tool"] == "triage" and "lr-too-low" in [f["id"] for f in sc["findings"]][:3]
+    assert progress
