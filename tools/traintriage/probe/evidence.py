@@ -108,9 +108,15 @@ def overfit_summary(ev: dict[str, Any]) -> dict[str, Any] | None:
     tail = losses[-FINAL_WINDOW:]
     final = sum(tail) / len(tail)
     chance, chance_expr = chance_loss(ev.get("loss_calls", []))
+    # Soft targets / label smoothing: the loss cannot go below the targets' entropy; measure the fall above it,
+    # but only when that loss is the whole objective (its value is the value passed to backward()).
+    floor = 0.0
+    c0 = next((c for c in ev.get("loss_calls", []) if c.get("loss_floor") is not None), None)
+    if c0 is not None and c0.get("value") is not None and abs(c0["value"] - initial) <= 1e-4 * max(1.0, abs(initial)):
+        floor = min(c0["loss_floor"], min(losses))
     out: dict[str, Any] = {
         "initial": initial, "final": final, "min": min(losses), "steps": len(losses),
-        "ratio": final / initial if initial > 0 else None,
+        "ratio": (final - floor) / (initial - floor) if initial - floor > 0 else None, "floor": floor or None,
         "threshold": OVERFIT_PASS_FRACTION,
         "chance": chance, "chance_expr": chance_expr,
         "init_over_chance": initial / chance if chance else None,

@@ -24,8 +24,8 @@ import json
 import math
 import os
 import runpy
+import shutil
 import sys
-import tempfile
 import time
 import traceback
 import weakref
@@ -728,6 +728,11 @@ def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[
                          rows.std() if rows.numel() > 1 else rows.sum() * 0])
             rec.update(input_min=_finite(v[0]), input_max=_finite(v[1]), rowsum_dev=_finite(v[2]),
                        logsumexp_absmax=_finite(v[3]), logsumexp_mean=_finite(v[4]), input_std=_finite(v[5]))
+            eps = float(kwargs.get("label_smoothing", 0.0) or 0.0)
+            if eps > 0 and fn == "cross_entropy":
+                c = x.shape[cdim]
+                hi, lo = 1 - eps + eps / c, eps / c
+                rec["loss_floor"] = float(-(hi * math.log(hi) + (c - 1) * lo * math.log(lo)))
             ii = kwargs.get("ignore_index", -100)
             rec["ignore_index"] = int(ii) if ii is not None else None
             if not t.is_floating_point():
@@ -749,8 +754,11 @@ def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[
                 tv = t.float()
                 rec.update(target_min=float(tv.min()), target_max=float(tv.max()))
                 if t.shape == x.shape:
-                    ts = tv.movedim(cdim, -1).reshape(-1, x.shape[cdim]).sum(-1)
-                    rec["target_rowsum_dev"] = float((ts - 1).abs().max())
+                    tr = tv.movedim(cdim, -1).reshape(-1, x.shape[cdim])
+                    rec["target_rowsum_dev"] = float((tr.sum(-1) - 1).abs().max())
+                    if rec["target_rowsum_dev"] < 1e-3 and float(tr.min()) >= 0:
+                        # soft targets: the lowest reachable loss is their entropy, not 0
+                        rec["loss_floor"] = float(-(tr * tr.clamp_min(1e-12).log()).sum(-1).mean())
         elif fn in ("binary_cross_entropy_with_logits", "binary_cross_entropy"):
             v = _tolist([xf.min(), xf.max(), xf.mean()])
             rec.update(input_min=_finite(v[0]), input_max=_finite(v[1]), input_mean=_finite(v[2]))
@@ -930,7 +938,8 @@ def _sandbox_writes(sandbox: str) -> None:
     the runner."""
     import torch
 
-    roots = {os.path.realpath(tempfile.gettempdir()), os.path.realpath(sandbox), "/dev", "/proc", "/sys"}
+    # Only the probe's own folder is exempt: the user's project may itself live under /tmp.
+    roots = {os.path.realpath(os.path.dirname(sandbox)), "/dev", "/proc", "/sys"}
     mirror = os.path.join(sandbox, "fs")
     real_makedirs = os.makedirs
     real_open = builtins.open
@@ -966,7 +975,16 @@ def _sandbox_writes(sandbox: str) -> None:
     def sb_open(file: Any, mode: str = "r", *a: Any, **k: Any) -> Any:
         if isinstance(file, int):
             return real_open(file, mode, *a, **k)
-        return real_open(redirect(file) if is_write(mode) else for_read(file), mode, *a, **k)
+        if not is_write(mode):
+            return real_open(for_read(file), mode, *a, **k)
+        target = redirect(file)
+        if target is not file and ("a" in mode or "+" in mode) and not os.path.exists(target):
+            try:
+                if os.path.isfile(file):  # appending/updating: start from a copy of the user's file
+                    shutil.copyfile(file, target)
+            except (OSError, TypeError):
+                pass
+        return real_open(target, mode, *a, **k)
 
     builtins.open = sb_open
     io.open = sb_open
