@@ -92,7 +92,8 @@ def _bug(id_):
     if id_ == "scheduler-misuse":
         return e(steps=[step(i, 1.6 - 0.001 * i, lr=1e-3 * 0.1 ** (i // 3)) for i in range(20)])
     if id_ == "grad-accum-not-scaled":
-        return e(steps=[step(i, 2.0 * 0.8**i, n_backward=4, micro_grad_norms=[1.0, 2.0, 3.0, 4.0]) for i in range(20)])
+        return e(steps=[step(i, 2.0 * 0.8**i, n_backward=4, loss_fn_sum=4 * 2.0 * 0.8**i,
+                                 loss_fn_calls=4) for i in range(20)])
     calls = {
         "double-softmax": {"fn": "cross_entropy", "num_classes": 5, "input_min": 0.01, "input_max": 0.6, "rowsum_dev": 1e-7},
         "sigmoid-bceloss": {"fn": "binary_cross_entropy_with_logits", "input_min": 0.2, "input_max": 0.9,

@@ -94,9 +94,9 @@ def triage_script(
         ):
             verdict = "broken"
     else:
-        of = metrics.get("overfit") or {}
-        passed = of.get("passed") if probe.verdict == "broken" or of else None
-        verdict = verdict_for(findings, passed if isinstance(passed, bool) else None)
+        # the probe judged "broken" on its overfit check alone (no error finding of its own): keep that
+        overfit_only = probe.verdict == "broken" and not any(f.severity == "error" for f in probe.findings)
+        verdict = verdict_for(findings, False if overfit_only else None)
     return Report(tool="triage", target=script, verdict=verdict, findings=sort_findings(findings),
                   symptoms=symptoms, metrics=metrics, notes=notes, stdout_tail=probe.stdout_tail,
                   stderr_tail=probe.stderr_tail, seconds=round(probe.seconds + (lint_rep.seconds if lint_rep else 0), 3))

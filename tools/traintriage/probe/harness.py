@@ -510,6 +510,8 @@ class Recorder:
             rec["params"] = self._per_param(ps, upd_v, pn_v, gp, gnorm_v)
         if self.terms:
             rec["terms"] = self._term_values()
+            fn_vals = [t["value"] for t in self.last_terms if t["source"] == "loss" and t["value"] is not None]
+            rec["loss_fn_sum"], rec["loss_fn_calls"] = sum(fn_vals), len(fn_vals)
         self.emit("step", **rec)
         # reset per-step state
         self.micro_totals = []

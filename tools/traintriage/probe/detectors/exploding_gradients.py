@@ -25,7 +25,12 @@ def detect(ev: dict[str, Any]) -> list:
         return []
     clipped = any((s.get("grad_norm_at_step") or 0) < 0.9 * (s.get("grad_norm") or 0) for s in ev.get("steps", []))
     dynamic = growth is not None and growth > GROWTH  # grows during training, not just large at init
-    return [finding("exploding-gradients", "error", 0.75 if dynamic or nonfinite else 0.6,
+    from traintriage.probe.detectors.lr_too_high import REL_UPDATE_PEAK
+
+    rels = [s.get("rel_update") or 0 for s in ev.get("steps", [])]
+    lr_driven = bool(rels) and max(rels) >= REL_UPDATE_PEAK  # huge steps came first: lr-too-high's finding
+    conf = 0.5 if lr_driven else (0.75 if dynamic or nonfinite else 0.6)
+    return [finding("exploding-gradients", "error", conf,
                     f"The gradient norm (before clipping) reaches {peak:.3g}"
                     + (f", {growth:.2g}x its first value" if growth else "") + (" and turns non-finite" if nonfinite else "")
                     + ": clip gradients (clip_grad_norm_), lower the LR, or fix the init/normalisation.",

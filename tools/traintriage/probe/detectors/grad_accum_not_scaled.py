@@ -6,25 +6,27 @@ from typing import Any
 
 from traintriage.probe.detectors._common import finding
 
-# With k accumulated backwards the gradient norm after the last one is ~1x the first when each loss is
-# divided by k, and ~k x when it is not (exactly k on a replayed batch). Call it unscaled above 0.6 k.
+# With k accumulated backwards, a scaled loop passes loss/k to each backward(); an unscaled one passes the
+# loss function's output as is. Compare the value handed to backward() with what the loss functions
+# returned in that step (per backward): ~1 means unscaled, ~1/k scaled. Call it unscaled above 0.6.
 UNSCALED_FRACTION = 0.6
 
 
 def detect(ev: dict[str, Any]) -> list:
     rows = []
     for s in ev.get("steps", []):
-        m = [x for x in s.get("micro_grad_norms", []) if x]
         k = s.get("n_backward", 0)
-        if k >= 2 and len(m) >= 2 and m[0] > 0:
-            rows.append((k, m[-1] / m[0]))
+        fn_sum, n_fn, loss = s.get("loss_fn_sum"), s.get("loss_fn_calls", 0), s.get("loss")
+        if k >= 2 and n_fn >= k and fn_sum and loss is not None:
+            rows.append((k, loss / (fn_sum / k)))
     if len(rows) < 2:
         return []
     k = max(r[0] for r in rows)
-    growth = sorted(r[1] for r in rows)[len(rows) // 2]
-    if growth < UNSCALED_FRACTION * k:
+    scale = sorted(r[1] for r in rows)[len(rows) // 2]
+    if scale < UNSCALED_FRACTION:
         return []
     return [finding("grad-accum-not-scaled", "error", 0.75,
-                    f"{k} backward() calls per optimizer step and the gradient grows {growth:.2f}x from the first "
-                    f"to the last: the loss is not divided by the accumulation steps, so the effective LR is {k}x.",
-                    backwards_per_step=k, grad_growth=round(growth, 3), expected_if_scaled=1.0)]
+                    f"{k} backward() calls per optimizer step, and each backward() gets the loss as the loss "
+                    f"function returned it ({scale:.2f}x, where 1/{k} = {1 / k:.2f} is expected): the accumulated "
+                    f"gradient is the sum, not the mean, so the effective LR is {k}x.",
+                    backwards_per_step=k, backward_over_loss_fn=round(scale, 4), expected_if_scaled=round(1 / k, 4))]

@@ -10,6 +10,11 @@ from traintriage.probe.detectors._common import finding, group_rel_updates, loss
 # CS231n (Karpathy, "Neural Networks Part 3"): the update/weight ratio should be around 1e-3. Thirty
 # times that, sustained, moves every weight by 3 % a step: fine for a few warm steps, not as a regime.
 REL_UPDATE_HIGH = 3e-2
+# A single step moving the weights by 10 % of their norm (100x the guideline) is a blow-up when the
+# loss on the same batch spikes with it.
+REL_UPDATE_PEAK = 0.1
+# Loss on a fixed batch jumping to this multiple of its start is a divergence event, even if it recovers.
+LOSS_SPIKE = 2.0
 # Final loss above this multiple of the initial loss counts as rising (one batch replayed: it should fall).
 LOSS_RISE = 1.0
 
@@ -23,11 +28,23 @@ def detect(ev: dict[str, Any]) -> list:
     if not meds:
         return []
     top = max(meds)
+    peak = max(max(g) for g in group_rel_updates(ev) if g)
     ls = losses(ev)
     raw = ev.get("losses", [])
     nonfinite = any(x is None or (isinstance(x, float) and not math.isfinite(x)) for x in raw)
     of = ev.get("overfit") or {}
     ratio = of.get("ratio")
+    spike = len(ls) > 2 and ls[0] > 0 and max(ls[1:]) >= LOSS_SPIKE * ls[0]
+    if peak >= REL_UPDATE_PEAK and (spike or nonfinite):
+        lrs = [g.get("lr") for g in (ev.get("steps") or [{}])[0].get("groups", [])]
+        return [finding("lr-too-high", "error", 0.9,
+                        f"A single step moved the weights by {peak:.2g} of their norm (a healthy ratio is ~1e-3) and "
+                        + ("the loss turned non-finite" if nonfinite else
+                           f"the loss jumped to {max(ls[1:]) / ls[0]:.3g}x its start")
+                        + ": the learning rate is too high for this model (try 10x smaller, or warm up).",
+                        peak_rel_update=round(peak, 6), median_rel_update=round(top, 6), guideline=1e-3, lr=lrs,
+                        loss_spike=round(max(ls[1:]) / ls[0], 4) if len(ls) > 1 and ls[0] > 0 else None,
+                        nonfinite=nonfinite)]
     if top < REL_UPDATE_HIGH:
         return []
     # oscillation: the loss goes up on many steps even though the batch is fixed
