@@ -10,7 +10,6 @@ import sys
 import textwrap
 
 import pytest
-
 from traintriage.logs import LogReadError, diagnose, read_run, summarize
 
 

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from traintriage.catalogue import load_symptoms
 from traintriage.logs import Run, Series, diagnose, role_for
 from traintriage.logs.detectors import symptom_ids

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from traintriage.logs import LogReadError, read_run
 
 DATA = Path(__file__).parent / "data" / "logs"
@@ -138,7 +137,7 @@ def test_hf_trainer_stdout_dict_lines():
     assert run.format == "text"
     state = read_run(DATA / "hf_trainer_state.json")
     # same training values as the checkpoint (the Trainer prints them rounded to 4 significant digits)
-    for a, b in zip(run.series["loss"].values, state.series["loss"].values):
+    for a, b in zip(run.series["loss"].values, state.series["loss"].values, strict=False):
         assert a == pytest.approx(b, rel=1e-3)
     assert len(run.series["eval_loss"]) == 3
 

@@ -74,8 +74,8 @@ def lightning_progress() -> None:
     """The progress-bar text Lightning prints (tqdm, carriage returns) captured from a subprocess."""
     code = (
         "import sys; sys.argv=['x']\n"
-        "import importlib.util as u; s=u.spec_from_file_location('g', %r); g=u.module_from_spec(s); "
-        "s.loader.exec_module(g); g.lightning()\n" % str(Path(__file__))
+        f"import importlib.util as u; s=u.spec_from_file_location('g', {str(Path(__file__))!r}); g=u.module_from_spec(s); "
+        "s.loader.exec_module(g); g.lightning()\n"
     )
     env = dict(os.environ, PYTHONUNBUFFERED="1", TT_KEEP_PROGRESS="1")
     p = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

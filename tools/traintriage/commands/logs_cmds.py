@@ -58,7 +58,7 @@ def _text(run, report, summary, plot) -> str:  # noqa: ANN001
     if "series" in summary:
         s = summary["series"]
         lines.append(f"\n{s['metric']} ({s['role']}): {s['note']}" + (f"; next --offset {s['next_offset']}" if s["next_offset"] else ""))
-        lines += [f"  {st:>10}  {v}" for st, v in zip(s["steps"], s["values"])]
+        lines += [f"  {st:>10}  {v}" for st, v in zip(s["steps"], s["values"], strict=False)]
     else:
         lines.append(f"\n{summary['metric_count']} metrics")
         for name, m in summary["metrics"].items():

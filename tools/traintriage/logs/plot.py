@@ -40,14 +40,14 @@ def plot_run(run: Run, out_png, report=None) -> str:  # noqa: ANN001
     if not panels:  # nothing with a known role: plot whatever there is
         panels = [("metrics", [s for s in run.series.values() if len(s)][:MAX_LINES], False)]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.6 * len(panels)), sharex=True, squeeze=False)
-    for ax, (title, series, logy) in zip(axes[:, 0], panels):
+    for ax, (title, series, logy) in zip(axes[:, 0], panels, strict=False):
         positive = True
         for s in series:
-            xs = [x for x, v in zip(s.steps, s.values) if math.isfinite(v)]
+            xs = [x for x, v in zip(s.steps, s.values, strict=False) if math.isfinite(v)]
             ys = [v for v in s.values if math.isfinite(v)]
             positive &= all(v > 0 for v in ys)
             ax.plot(xs, ys, label=s.name, linewidth=1)
-            bad = [x for x, v in zip(s.steps, s.values) if not math.isfinite(v)]
+            bad = [x for x, v in zip(s.steps, s.values, strict=False) if not math.isfinite(v)]
             if bad:
                 ax.scatter(bad[:200], [ax.get_ylim()[1]] * len(bad[:200]), marker="x", color="red", s=12,
                            label=f"{s.name} non-finite")

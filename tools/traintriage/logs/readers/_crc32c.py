@@ -47,7 +47,7 @@ def check_many(buf, starts, lengths, expected) -> list[bool]:
     try:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy ships with torch
-        return [mask(crc32c(buf[s : s + ln])) == e for s, ln, e in zip(starts, lengths, expected)]
+        return [mask(crc32c(buf[s : s + ln])) == e for s, ln, e in zip(starts, lengths, expected, strict=False)]
     data = np.frombuffer(buf, dtype=np.uint8)
     table = np.array(TABLE, dtype=np.uint32)
     st = np.asarray(starts, dtype=np.int64)

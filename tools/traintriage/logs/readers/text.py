@@ -43,6 +43,9 @@ IGNORE_KEYS = {
     "using", "dataloader", "available", "cores", "tpu", "hpu", "ipu", "nodes", "devices", "device",
 }
 _DIGITS = re.compile(rb"\d+")
+# In prose ("queue depth 7 of 8") a word followed by a number is not a metric. Whitespace-separated pairs
+# count only on lines that also have a step, a key=value / key: value pair, or a metric-like key name.
+_METRIC_WORD = re.compile(r"loss|lr|learning_rate|acc|norm|ppl|perplexity|err|score|reward|f1|bleu|auc|mse|mae")
 
 
 class _Template:
@@ -63,6 +66,28 @@ class _Template:
         low = [k.lower() for k in self.keys]
         self.step_idx = next((i for i, k in enumerate(low) if k in STEP_KEYS), None)
         self.metric_idx = [i for i, k in enumerate(low) if k not in STEP_KEYS and k not in IGNORE_KEYS]
+        self._columnar(line, pairs)
+
+    def _columnar(self, line: bytes, pairs: list[tuple[str, int, int]]) -> None:
+        """Where each value sits among the line's whitespace tokens, so a whole block of lines shaped like
+        this one can be cut into columns with one bytes.split() and list slicing (C speed)."""
+        self.ntok = 0
+        spans = [(m.start(), m.end()) for m in re.finditer(rb"\S+", line)]
+        self.val_tok: list[tuple[int, int, int]] = []  # (token index, prefix len, suffix len) per pair
+        for _, vs, ve in pairs:
+            k = next((i for i, (a, b) in enumerate(spans) if a <= vs and ve <= b), None)
+            if k is None:
+                return
+            self.val_tok.append((k, vs - spans[k][0], spans[k][1] - ve))
+        used = {k for k, _, _ in self.val_tok}
+        # constant tokens (no digits) must match on every line; the most selective one finds the lines
+        self.const_tok = [(i, line[a:b]) for i, (a, b) in enumerate(spans)
+                          if i not in used and not any(48 <= c <= 57 for c in line[a:b])]
+        keys = [t for _, t in self.const_tok if any(c.isalpha() for c in t.decode("latin-1"))]
+        if not keys or len({k for k, _, _ in self.val_tok}) != len(self.val_tok):
+            return
+        self.needle = max(keys, key=len)
+        self.ntok = len(spans)
 
 
 def _literal(seg: bytes) -> bytes:
@@ -102,6 +127,7 @@ class _State:
         self.miss_line: tuple[bytes, list] | None = None
         self.keys: dict[bytes, str] = {}
         self.tqdm_lines = 0
+        self.noise: set[bytes] = set()
 
     def key(self, raw: bytes) -> str:
         k = self.keys.get(raw)
@@ -114,13 +140,18 @@ def _parse_line(line: bytes, st: _State) -> None:
     pairs = []
     step = None
     epoch = None
+    strong = False  # a step key, a key=value/key: value pair, or a metric-like name
     for m in _PAIR.finditer(line):
         key = st.key(m.group(1))
         low = key.lower()
         if low in IGNORE_KEYS:
             continue
         vs, ve = m.span(2)
+        sep = line[m.end(1) : vs]
+        if b":" in sep or b"=" in sep or _METRIC_WORD.search(low):
+            strong = True
         if low in STEP_KEYS:
+            strong = True
             try:
                 step = int(float(m.group(2)))
             except (ValueError, OverflowError):
@@ -131,6 +162,8 @@ def _parse_line(line: bytes, st: _State) -> None:
             epoch = m.group(2)
         pairs.append((key, vs, ve))
     metrics = [(k, vs, ve) for k, vs, ve in pairs if k.lower() not in STEP_KEYS]
+    if not strong:
+        return
     if not metrics or all(k.lower() == "epoch" for k, _, _ in metrics):
         return
     tqdm = False
@@ -176,32 +209,30 @@ def _block(chunk: bytes, st: _State) -> None:
         chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     tpl = st.template
     if tpl is not None and tpl.step_idx is not None:
-        matches = tpl.rx.findall(chunk)
-        if matches:
-            st.hits += len(matches)
-            cols = list(zip(*matches)) if isinstance(matches[0], tuple) else [matches]
-            try:
-                steps = array("q", map(int, cols[tpl.step_idx]))
-            except ValueError:
-                steps = array("q", (int(float(x)) for x in cols[tpl.step_idx]))
-            rb = st.rb
-            for i in tpl.metric_idx:
-                b = rb.series(tpl.keys[i])
-                b.extend(steps, map(float, cols[i]))
-            st.last_step = steps[-1]
-            st.record += len(matches)
-            rest = tpl.rx.sub(b"", chunk)
-        else:
-            rest = chunk
+        rest = chunk
+        if tpl.ntok:
+            nl = chunk.count(b"\n")
+            if chunk.count(tpl.needle) == nl:  # every line carries the template's key: no filtering needed
+                main, rest = chunk, b""
+            else:
+                lines = chunk.split(b"\n")
+                needle = tpl.needle
+                main = b"\n".join([ln for ln in lines if needle in ln])
+                rest = b"\n".join([ln for ln in lines if needle not in ln])
+            if main and not _columns(main, tpl, st):
+                rest = main + b"\n" + rest  # not all shaped like the template: the slower path below
         if rest.strip():
-            for line in rest.split(b"\n"):
-                if line.strip():
-                    before = st.record
-                    _parse_line(line, st)
-                    st.misses += st.record - before
+            matches = tpl.rx.findall(rest)
+            if matches:
+                _take(matches, tpl, st)
+                rest = tpl.rx.sub(b"", rest)
+        if rest.strip():
+            _other_lines(rest, st)
     else:
         rx = tpl.rx if tpl is not None else None
+        pos = 0
         for line in chunk.split(b"\n"):
+            pos += len(line) + 1
             if not line or line.isspace():
                 continue
             if rx is not None and (m := rx.match(line + b"\n")) is not None and tpl is not None:
@@ -214,12 +245,77 @@ def _block(chunk: bytes, st: _State) -> None:
                 st.misses += 1
             if st.template is not None and rx is None:
                 rx, tpl = st.template.rx, st.template
+                if tpl.step_idx is not None and pos < len(chunk):  # learned a step template: fast path for the rest
+                    _block(chunk[pos:], st)
+                    return
     # Relearn when most metric lines of the block missed the template.
     if st.misses > st.hits and st.miss_line is not None:
         line, pairs = st.miss_line
         st.template = _Template(line, pairs)
     st.misses = st.hits = 0
     st.miss_line = None
+
+
+_DIGITS_TO_0 = bytes.maketrans(b"123456789", b"000000000")
+MAX_NOISE_SHAPES = 20_000  # bound on remembered non-metric line shapes (memory stays constant)
+
+
+def _other_lines(rest: bytes, st: _State) -> None:
+    """Lines the template did not take. Most are the same few non-metric messages with different numbers
+    (timestamps, counters): their shape (digits -> 0) is remembered, so each shape is regex-parsed once."""
+    seen = st.noise
+    for line, shape in zip(rest.split(b"\n"), rest.translate(_DIGITS_TO_0).split(b"\n"), strict=False):
+        if not line or shape in seen:
+            continue
+        before = st.record
+        _parse_line(line, st)
+        if st.record == before:
+            if len(seen) < MAX_NOISE_SHAPES:
+                seen.add(shape)
+        else:
+            st.misses += 1
+
+
+def _columns(main: bytes, tpl: _Template, st: _State) -> bool:
+    """Cut lines that all have the template's shape into columns; False (nothing added) if they do not."""
+    toks = main.split()
+    n = main.count(b"\n") + (0 if main.endswith(b"\n") else 1)
+    T = tpl.ntok
+    if len(toks) != n * T:
+        return False
+    for i, t in tpl.const_tok:
+        if toks[i::T].count(t) != n:
+            return False
+    cols = []
+    for k, pre, suf in tpl.val_tok:
+        col = toks[k::T]
+        if pre or suf:
+            col = [c[pre : len(c) - suf] for c in col]
+        cols.append(col)
+    try:
+        steps = array("q", map(int, cols[tpl.step_idx]))
+        vals = [array("d", map(float, cols[i])) for i in tpl.metric_idx]
+    except ValueError:
+        return False
+    for i, v in zip(tpl.metric_idx, vals, strict=False):
+        st.rb.series(tpl.keys[i]).extend(steps, v)
+    st.hits += n
+    st.record += n
+    st.last_step = steps[-1]
+    return True
+
+
+def _take(matches: list, tpl: _Template, st: _State) -> None:
+    st.hits += len(matches)
+    cols = list(zip(*matches, strict=False)) if isinstance(matches[0], tuple) else [matches]
+    try:
+        steps = array("q", map(int, cols[tpl.step_idx]))
+    except ValueError:
+        steps = array("q", (int(float(x)) for x in cols[tpl.step_idx]))
+    for i in tpl.metric_idx:
+        st.rb.series(tpl.keys[i]).extend(steps, map(float, cols[i]))
+    st.last_step = steps[-1]
+    st.record += len(matches)
 
 
 def _from_template(groups: tuple, tpl: _Template, st: _State) -> None:
