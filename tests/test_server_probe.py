@@ -71,11 +71,14 @@ def test_probe_script_reports_progress_and_a_finding():
 def test_cancelling_a_probe_kills_the_child(tmp_path):
     server = build_server([tmp_path])
     _need(server, "probe_script")
-    pidfile = tmp_path / "pid.txt"  # under the temp dir, which the probe does not sandbox
+    pidfile = tmp_path / "pid.txt"
     script = tmp_path / "hang.py"
+    # os.open, not open(): the probe redirects open()-writes into its sandbox so the user's files stay as
+    # they were; the low-level call is how this test script gets its pid out to the test.
     script.write_text(
         "import os, sys, time\n"
-        "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+        "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)\n"
+        "os.write(fd, str(os.getpid()).encode()); os.close(fd)\n"
         "while True:\n"
         "    time.sleep(0.05)\n"
     )
