@@ -25,6 +25,7 @@ COMMANDS = [
     "traintriage.commands.serve_cmds",  # serve, install-skill
     "traintriage.commands.grads_cmds",  # grads
     "traintriage.commands.logs_cmds",  # logs
+    "traintriage.commands.eval_cmds",  # eval
 ]
 
 
