@@ -187,3 +187,13 @@ def test_metric_stuck():
 def test_tiny_and_empty_series_do_not_crash(n):
     r = diagnose(run_of(loss=[1.0] * n, lr=[0.1] * n))
     assert not [x for x in r.notes if "failed" in x]
+
+
+def test_diagnose_stays_a_function_after_its_module_is_imported():
+    """Regression: a submodule named like the function used to shadow it after first use."""
+    import importlib
+
+    import traintriage.logs as logs
+
+    importlib.import_module("traintriage.logs.diagnosis")
+    assert callable(logs.diagnose) and logs.diagnose.__module__ == "traintriage.logs"

@@ -546,7 +546,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
         _register_grad_decomposition(server, state, Script, ScriptArgs, Steps, Timeout, runs_code)
 
     # -- logs ---------------------------------------------------------------------------------------------
-    if _provides("logs", "read_run") and _provides("logs.diagnose", "def diagnose"):
+    if _provides("logs", "read_run") and _provides("logs.diagnosis", "def diagnose"):
         _register_logs_tools(server, state, read_only, plot=_provides("logs.plot", "def plot_run"))
 
     _register_resources(server)
@@ -753,10 +753,7 @@ def read_logs(
 ) -> RunLogsResult:
     """Pure-ish: read, diagnose, summarize, and page one series."""
     from traintriage import logs
-
-    # Imported from the submodule: once `traintriage.logs.diagnose` (the module) is loaded, Python rebinds the
-    # package attribute `logs.diagnose` to that module, shadowing the function of the same name.
-    from traintriage.logs.diagnose import diagnose
+    from traintriage.logs import diagnose
 
     run = logs.read_run(path, format=format)
     report = diagnose(run, num_classes=num_classes)
@@ -798,7 +795,7 @@ def render_plot(path: Path, format: str, metrics: list[str] | None) -> bytes:
             )
         run = run.model_copy(update={"series": {m: run.series[m] for m in metrics}})
     try:
-        from traintriage.logs.diagnose import diagnose
+        from traintriage.logs import diagnose
 
         report = diagnose(run)
     except Exception:  # noqa: BLE001 - the plot is still worth having without symptom marks

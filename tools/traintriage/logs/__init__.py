@@ -20,7 +20,7 @@ __all__ = [
 
 
 def diagnose(run: Run, num_classes: int | None = None):  # noqa: ANN201 - Report, imported lazily
-    from traintriage.logs.diagnose import diagnose as _d
+    from traintriage.logs.diagnosis import diagnose as _d
 
     return _d(run, num_classes=num_classes)
 
