@@ -31,5 +31,5 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562 lazy export: `traintriage.
     if name in ("watch", "Watcher"):
         import importlib
 
-        return getattr(importlib.import_module("traintriage.watch"), name)
+        return getattr(importlib.import_module("traintriage.watcher"), name)
     raise AttributeError(f"module 'traintriage' has no attribute {name!r}")

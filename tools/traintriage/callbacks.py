@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from traintriage.watch import DEFAULT_PATH, Watcher
+from traintriage.watcher import DEFAULT_PATH, Watcher
 
 # Keys the frameworks log that the watcher already measures per step (theirs are window averages).
 _MEASURED = {"loss", "grad_norm", "train_loss"}

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -254,15 +252,3 @@ def read_watch(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         for line in f:
             if line.strip():
                 yield json.loads(line)
-
-
-class _CallableModule(types.ModuleType):
-    """`traintriage.watch` is both this module and the function: importing the submodule makes Python set the
-    package attribute `traintriage.watch` to the module, which would shadow the lazily exported function.
-    Making the module callable keeps `traintriage.watch(model, optimizer)` working either way."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Watcher:
-        return watch(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
