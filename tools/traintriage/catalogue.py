@@ -82,7 +82,7 @@ def refs_dir() -> Path:
     env = os.environ.get("TRAINTRIAGE_REFS")
     candidates = [Path(env)] if env else []
     here = Path(__file__).resolve().parent
-    candidates += [here.parent.parent / "refs", here / "_refs"]
+    candidates += [here.parent.parent / "refs", here / "_skill" / "refs"]  # checkout, then the wheel's copy
     for c in candidates:
         if (c / "catalogue").is_dir():
             return c
