@@ -309,6 +309,13 @@ class Recorder:
                     rec["leak"] = leak
             except Exception as e:  # noqa: BLE001
                 rec["leak_error"] = repr(e)
+            if fn in ("cross_entropy", "nll_loss"):
+                try:
+                    pad = _pad_check(self.last_input, target, rec.get("ignore_index"))
+                    if pad:
+                        rec["pad"] = pad
+                except Exception as e:  # noqa: BLE001
+                    rec["pad_error"] = repr(e)
         if _is_tensor(out) and out.numel() == 1:
             rec["value"] = _finite(float(out.detach()))
         self.emit("loss", fn=fn, step=self.n_steps, call=n, **rec)
@@ -814,6 +821,50 @@ def _leak_check(x: Any, target: Any) -> dict[str, Any] | None:
         equal = bool(torch.equal(xf[:, j], tf))
         if equal or abs(rj) >= LEAK_CORR:
             return {"column": j, "corr": rj, "equal": equal, "n_features": int(x.shape[1])}
+    return None
+
+
+# A token id counts as padding when, in this share of the rows or more, it fills a contiguous run at the end
+# (right padding) or the start (left padding) of the row: what pad_sequence / tokenizers' padding produce.
+# A few rows may break the pattern (a real token that happens to equal the pad id).
+PAD_RUN_ROWS = 0.95
+
+
+def _pad_check(x: Any, target: Any, ignore_index: Any) -> dict[str, Any] | None:
+    """Padding read from the model's own input tokens: where the input is padded, what does the target hold?
+
+    x is the model's input ([batch, time] integer token ids); the target must have one entry per input
+    position. Returns the pad id, the padded share of positions and the targets found there.
+    """
+    import torch
+
+    with torch.no_grad():
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.is_floating_point() or x.dtype == torch.bool:
+            return None
+        t = target.detach()
+        if t.is_floating_point() or t.numel() != x.numel() or x.shape[0] < 2 or x.shape[1] < 2:
+            return None
+        x = x.detach()
+        t = t.reshape(x.shape)
+        for side, col in (("right", x[:, -1]), ("left", x[:, 0])):
+            ids, counts = torch.unique(col, return_counts=True)
+            p = int(ids[int(counts.argmax())])
+            mask = x == p
+            # right padding: once a row is padded it stays padded (mask never goes 1 -> 0 along time)
+            steps = mask[:, 1:].int() - mask[:, :-1].int()
+            ok = (steps >= 0).all(1) if side == "right" else (steps <= 0).all(1)
+            lengths = mask.sum(1)
+            if float(ok.float().mean()) < PAD_RUN_ROWS or torch.unique(lengths).numel() < 2:
+                continue  # not a run at one end, or every row padded the same: a fixed token, not padding
+            at_pad = t[mask]
+            if at_pad.numel() == 0:
+                continue
+            vals, vcounts = torch.unique(at_pad, return_counts=True)
+            top = int(vcounts.argmax())
+            ignored = float((at_pad == ignore_index).float().mean()) if ignore_index is not None else 0.0
+            return {"pad_id": p, "side": side, "pad_frac": float(mask.float().mean()),
+                    "target_at_pad": int(vals[top]), "target_at_pad_frac": float(vcounts[top]) / at_pad.numel(),
+                    "ignored_frac": ignored, "rows_padded": int((lengths > 0).sum()), "rows": int(x.shape[0])}
     return None
 
 

@@ -1,4 +1,9 @@
-"""padding-in-loss: a padding id dominates the targets and the loss does not ignore it."""
+"""padding-in-loss: padded positions are counted in the loss.
+
+Two readings, the first preferred: (1) the model's input tokens show where the padding is (a run of one id
+at the end of rows of different lengths) and the targets at those positions are real, counted classes;
+(2) with no token input to read, one target id dominates a token-sized vocabulary and is not ignored.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,62 @@ from typing import Any
 
 from traintriage.probe.detectors._common import calls, finding
 
-# With a vocabulary of this many classes or more we treat targets as tokens. Zipf's law puts the most
-# frequent real token (e.g. "the") near 5-7 % of running text, so one id above 30 % is padding.
+# (1) From the input tokens. The catalogue's cause: with a share f of pad targets the loss tends to
+# (1 - f) x the real loss and the gradient on real tokens is diluted by the same factor. Below ~10 % the
+# dilution is within batch-to-batch noise; above it the model visibly learns "pad follows pad".
+PAD_MIN_FRAC = 0.1
+# The padded positions' targets are one value (the pad id, or a "no tag" class) at least this often, and
+# at most this share of them is ignored by the loss: a healthy script sets them all to ignore_index.
+PAD_TARGET_CONST = 0.9
+PAD_MAX_IGNORED = 0.5
+
+# (2) Without token inputs: with a vocabulary of this many classes or more we treat targets as tokens.
+# Zipf's law puts the most frequent real token (e.g. "the") near 5-7 % of running text, so one id above
+# 30 % is padding.
 MIN_VOCAB = 16
 PAD_DOMINANCE = 0.3
 
 
+def _from_inputs(c: dict[str, Any]) -> list:
+    pad = c.get("pad")
+    if not pad or pad.get("pad_frac", 0) < PAD_MIN_FRAC or pad.get("ignored_frac", 1) > PAD_MAX_IGNORED:
+        return []
+    if pad.get("target_at_pad_frac", 0) < PAD_TARGET_CONST:
+        return []
+    tv = pad["target_at_pad"]
+    return [finding("padding-in-loss", "error", 0.85,
+                    f"{pad['pad_frac']:.0%} of the model's input positions are {pad['side']} padding (token id "
+                    f"{pad['pad_id']}, {pad['rows_padded']}/{pad['rows']} rows padded), and the {c['fn']} target "
+                    f"there is class {tv} in {pad['target_at_pad_frac']:.0%} of them, counted by the loss "
+                    f"(ignore_index={c.get('ignore_index')}): the model is trained to predict padding and the real "
+                    f"tokens' gradient is diluted. Set the padded targets to the loss's ignore_index (or pass "
+                    f"ignore_index={tv}).",
+                    pad_id=pad["pad_id"], pad_fraction=round(pad["pad_frac"], 4), target_at_pad=tv,
+                    ignored_fraction=round(pad.get("ignored_frac", 0.0), 4), ignore_index=c.get("ignore_index"),
+                    num_classes=c.get("num_classes"))]
+
+
+def _from_targets(c: dict[str, Any]) -> list:
+    if c.get("num_classes", 0) < MIN_VOCAB or c.get("target_float"):
+        return []
+    top, frac = c.get("target_top_value"), c.get("target_top_frac", 0)
+    if top is None or frac < PAD_DOMINANCE or top == c.get("ignore_index"):
+        return []
+    return [finding("padding-in-loss", "error", 0.8,
+                    f"Target id {top} makes up {frac:.0%} of the {c['target_shape']} targets and the loss "
+                    f"does not ignore it (ignore_index={c.get('ignore_index')}): the model is rewarded for "
+                    f"predicting padding. Pass ignore_index={top} (or mask the padded positions).",
+                    pad_id=top, pad_fraction=round(frac, 4), ignore_index=c.get("ignore_index"),
+                    num_classes=c.get("num_classes"))]
+
+
 def detect(ev: dict[str, Any]) -> list:
-    for c in calls(ev, "cross_entropy", "nll_loss"):
-        if c.get("num_classes", 0) < MIN_VOCAB or c.get("target_float"):
-            continue
-        top, frac = c.get("target_top_value"), c.get("target_top_frac", 0)
-        if top is not None and frac >= PAD_DOMINANCE and top != c.get("ignore_index"):
-            return [finding("padding-in-loss", "error", 0.8,
-                            f"Target id {top} makes up {frac:.0%} of the {c['target_shape']} targets and the loss "
-                            f"does not ignore it (ignore_index={c.get('ignore_index')}): the model is rewarded for "
-                            f"predicting padding. Pass ignore_index={top} (or mask the padded positions).",
-                            pad_id=top, pad_fraction=round(frac, 4), ignore_index=c.get("ignore_index"),
-                            num_classes=c.get("num_classes"))]
+    cs = calls(ev, "cross_entropy", "nll_loss")
+    for c in cs:
+        if c.get("pad"):
+            return _from_inputs(c)  # the input tokens say where padding is: trust them over frequencies
+    for c in cs:
+        found = _from_targets(c)
+        if found:
+            return found
     return []
