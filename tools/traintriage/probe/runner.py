@@ -86,6 +86,8 @@ def run_child(
     tmp = Path(tempfile.mkdtemp(prefix="traintriage-probe-"))
     sandbox = tmp / "sandbox"
     sandbox.mkdir()
+    child_tmp = tmp / "tmp"  # the child's TMPDIR: inside the probe's own folder, which the sandbox leaves alone
+    child_tmp.mkdir()
     evidence = tmp / "evidence.jsonl"
     evidence.touch()
     cfg = {"script": str(script_p), "args": list(args), "mode": mode, "steps": int(steps),
@@ -101,6 +103,9 @@ def run_child(
         WANDB_MODE="disabled", WANDB_DIR=str(sandbox), WANDB_SILENT="true",
         MLFLOW_TRACKING_URI=(sandbox / "mlruns").as_uri(),
         TRAINTRIAGE_PROBE="1",
+        # multiprocessing (DataLoader workers) binds sockets under tempfile.gettempdir(); a /tmp folder
+        # would be mirrored by the write sandbox and the bind would miss it.
+        TMPDIR=str(child_tmp), TEMP=str(child_tmp), TMP=str(child_tmp),
     )
     out_f = open(tmp / "stdout.txt", "wb")
     err_f = open(tmp / "stderr.txt", "wb")

@@ -3,13 +3,16 @@ using (and not updating) running statistics for the rest of training. Typical sh
 helper that calls model.eval() invoked inside the training loop, with model.train() only before the loop;
 or model.eval() before the loop and never model.train().
 
-Only models the optimizer trains are considered (a teacher kept in eval mode is fine)."""
+Only models the optimizer trains are considered (a teacher kept in eval mode is fine), and a module whose
+parameters the script froze (requires_grad = False / requires_grad_(False)) may stay in eval mode on purpose:
+that is how a frozen backbone keeps its pretrained BatchNorm statistics."""
 
 from __future__ import annotations
 
+import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, Event, scope_events, trained_models
+from traintriage.lint.astutil import Ctx, Event, dotted, scope_events, trained_models
 from traintriage.lint.rules._loops import cyclic_after, loop_events
 from traintriage.report import Finding
 
@@ -32,15 +35,37 @@ def _first(events: list[Event], recv: str) -> str | None:
     return None
 
 
+def _frozen(ctx: Ctx) -> set[str]:
+    """Receivers whose parameters the script freezes: `for p in X.parameters(): p.requires_grad = False`
+    and `X.requires_grad_(False)`."""
+    out: set[str] = set()
+    for node in ast.walk(ctx.tree):
+        if isinstance(node, ast.For) and isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Attribute) \
+                and node.iter.func.attr in ("parameters", "named_parameters"):
+            recv = dotted(node.iter.func.value)
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Constant) and sub.value.value is False \
+                        and any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in sub.targets):
+                    if recv:
+                        out.add(recv)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "requires_grad_" \
+                and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value is False:
+            recv = dotted(node.func.value)
+            if recv:
+                out.add(recv)
+    return out
+
+
 def check(ctx: Ctx) -> list[Finding]:
     trained = trained_models(ctx)
     if not trained:
         return []
+    frozen = _frozen(ctx)
     out: list[Finding] = []
     seen: set[int] = set()
 
     def flag(e: Event, how: str) -> None:
-        if e.line in seen:
+        if e.line in seen or e.recv in frozen:
             return
         seen.add(e.line)
         where = f" (inside {e.via}())" if e.via else ""
