@@ -173,3 +173,39 @@ def test_eval_case_findings(case: str, path: Path, expected: list[str], gargs: l
             broken = yaml.safe_load((path.parent / "case.yaml").read_text()).get("expected") or []
             stuck = set(broken) or stuck
         assert not stuck & set(ids), (case, ids)
+
+
+def test_triage_includes_rough_map_findings_from_the_same_run() -> None:
+    """triage decomposes the loss in its own probe run: a saturated term is named, its fix is not."""
+    from traintriage.triage import triage_script
+
+    case = CASES / "metric-loss-saturated-log1p-regression"
+    rep = triage_script(case / "train.py", steps=20, timeout=120)
+    sat = [f for f in rep.findings if f.id == "loss-saturated"]
+    assert sat and sat[0].source == "grads", [(f.id, f.source) for f in rep.findings]
+    assert sat[0].evidence["steps"] and sat[0].evidence["rough_map_row"]
+    fixed = triage_script(case / "fixed.py", steps=20, timeout=120)
+    assert "loss-saturated" not in {f.id for f in fixed.findings}
+
+
+def test_triage_single_term_script_gets_no_rough_map_noise(tmp_path: Path) -> None:
+    """One healthy term: the decomposition runs, but triage adds no rough-map finding."""
+    from traintriage.triage import triage_script
+
+    src = TWO_TERM.replace(", F.mse_loss(model[\"b\"](h), z)", "").replace(
+        "ce, mse = terms(model, x, y, z)", "ce = terms(model, x, y, z)").replace("0.7 * ce + 2.5 * mse", "ce")
+    assert "mse" not in src
+    rep = triage_script(_write(tmp_path, src), steps=10, timeout=120)
+    grads_ids = {f.id for f in rep.findings if f.source == "grads"}
+    assert not grads_ids, grads_ids
+
+
+def test_triage_names_a_term_that_never_reaches_the_loss(tmp_path: Path) -> None:
+    """A second term computed every step but left out of the backpropagated sum is loss-saturated
+    (disconnected): the metric it measures can never move."""
+    from traintriage.triage import triage_script
+
+    src = TWO_TERM.replace("loss = 0.7 * ce + 2.5 * mse", "loss = ce")
+    rep = triage_script(_write(tmp_path, src), steps=10, timeout=120)
+    sat = [f for f in rep.findings if f.id == "loss-saturated" and f.source == "grads"]
+    assert sat and sat[0].evidence["term"] == "mse_loss" and sat[0].evidence["disconnected"] is True

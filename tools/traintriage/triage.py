@@ -1,6 +1,10 @@
 """Triage one training script: probe it (overfit one batch under instrumentation), lint its source, and
 read its logs when given; merge everything into one ranked Report (tool="triage").
 
+The probe's child also decomposes the loss into its terms at three sampled steps (grads_probe's hooks, the
+same run, no second process); the rough-map findings join the report when the script computes more than one
+loss term or a term looks saturated (issue: "triage includes them when more than one term is present").
+
 lint and logs are optional parts: each is imported where it is used, so triage works with whatever of
 the package is present, and says in `notes` what it could not run.
 """
@@ -55,6 +59,23 @@ def _logs(path: str, notes: list[str]) -> Report | None:
         return None
 
 
+def _grads(records: list[dict[str, Any]], notes: list[str]) -> list[Finding]:
+    """Rough-map findings from the probe run's own `grads` records, when the loss has parts worth reading."""
+    try:
+        from traintriage.grads_probe import grads_findings, terms_seen
+    except ImportError:
+        return []
+    try:
+        found = grads_findings(records)
+        terms = terms_seen(records)
+    except Exception as e:  # noqa: BLE001 - the decomposition must not hide the probe's evidence
+        notes.append(f"loss-term decomposition failed: {type(e).__name__}: {e}")
+        return []
+    if len(terms) > 1:
+        return found
+    return [f for f in found if f.id == "loss-saturated"]
+
+
 def triage_script(
     script: str | os.PathLike,
     *,
@@ -66,14 +87,23 @@ def triage_script(
     on_progress: Callable[[int, int, str], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> Report:
-    from traintriage.probe import run_probe
+    from pathlib import Path
+
+    from traintriage.grads_probe import child_config
+    from traintriage.probe.evidence import build_evidence, build_report
+    from traintriage.probe.runner import run_child
 
     script = str(script)
+    if not Path(script).is_file():
+        raise FileNotFoundError(f"no such script: {script}")
     notes: list[str] = []
     lint_rep = _lint(script, notes)
-    probe = run_probe(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,
-                      on_progress=on_progress, cancel=cancel)
+    raw = run_child(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,
+                    on_progress=on_progress, cancel=cancel, extra=child_config(steps))
+    probe = build_report(build_evidence(raw), raw)
     findings = _merge(lint_rep, probe, notes)
+    have = {f.id for f in findings}
+    findings += [f for f in _grads(raw["records"], notes) if f.id not in have]
     symptoms = list(probe.symptoms)
     metrics: dict[str, Any] = dict(probe.metrics)
     if logs is not None:
