@@ -58,9 +58,42 @@ class Symptom(BaseModel):
                 self.candidates = list(sym.candidates)
 
 
+# Root cause -> the findings it produces by itself (its measured consequences). When the cause is found at a
+# severity at least as high as a consequence's, the cause is listed first and the consequence carries
+# `evidence.consequence_of`: fixing the cause removes the consequence, not the other way round.
+CONSEQUENCES: dict[str, frozenset[str]] = {
+    # LeCun et al., "Efficient BackProp" (1998) s.4.3 and refs/catalogue/data.md#unnormalized-inputs: a first-layer
+    # weight's gradient is proportional to the input it multiplies, so raw-scale inputs make the gradient and the
+    # relative update huge (lr-too-high, exploding-gradients, module-gradient-outlier on the first layer), push
+    # pre-activations into saturation (saturated-activations) or, after one overshoot, below zero for every
+    # sample (dead-relu), overflow (non-finite-loss), and start the loss far above chance (bad-init).
+    "unnormalized-inputs": frozenset({"lr-too-high", "exploding-gradients", "module-gradient-outlier",
+                                      "saturated-activations", "dead-relu", "non-finite-loss", "bad-init"}),
+    # refs/catalogue/data.md#unnormalized-targets: the regression gradient is proportional to the residual, so
+    # raw-unit targets make the first updates as large as the targets.
+    "unnormalized-targets": frozenset({"lr-too-high", "exploding-gradients", "module-gradient-outlier",
+                                       "non-finite-loss"}),
+}
+
+
 def sort_findings(findings: list[Finding]) -> list[Finding]:
-    """Most important first: severity, then confidence (stable for ties)."""
-    return sorted(findings, key=lambda f: (_SEVERITY_RANK[f.severity], -f.confidence))
+    """Most important first: severity, then confidence (stable for ties); then each root cause in CONSEQUENCES
+    moves ahead of the first of its consequences that is not more severe than it."""
+    out = sorted(findings, key=lambda f: (_SEVERITY_RANK[f.severity], -f.confidence))
+    for cause, effects in CONSEQUENCES.items():
+        ci = next((i for i, f in enumerate(out) if f.id == cause), None)
+        if ci is None:
+            continue
+        c = out[ci]
+        hits = [i for i, f in enumerate(out)
+                if f.id in effects and _SEVERITY_RANK[f.severity] >= _SEVERITY_RANK[c.severity]]
+        for i in hits:
+            if out[i].evidence.get("consequence_of") is None:
+                out[i] = out[i].model_copy(update={"evidence": {**out[i].evidence, "consequence_of": cause}})
+        first = min(hits, default=ci)
+        if first < ci:
+            out.insert(first, out.pop(ci))
+    return out
 
 
 def verdict_for(findings: list[Finding], overfit_passed: bool | None) -> Verdict:

@@ -1,4 +1,13 @@
-"""label-leakage: the target is one of the model's input columns (or a linear function of one)."""
+"""label-leakage: the model's input carries the answer.
+
+Read from what the harness measured on the loss calls (`leak` records):
+
+- kind "column": the target equals, or is a near-linear function of (|r| >= harness.LEAK_CORR), one input column;
+- kind "separating-column": one input column alone puts every class of the batch in its own interval (a
+  one-feature classifier with 100 % accuracy, harness.LEAK_MIN_CLASS_ROWS rows per class at least);
+- kind "answer-visible": the target at each position is the input token at a fixed offset, and autograd shows
+  the prediction at a position depends on that very token (no causal mask, or targets not shifted).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +19,32 @@ from traintriage.probe.detectors._common import finding
 def detect(ev: dict[str, Any]) -> list:
     for c in ev.get("loss_calls", []):
         leak = c.get("leak")
-        if leak:
-            how = "equal to" if leak.get("equal") else f"correlated (r={leak['corr']:.4f}) with"
-            return [finding("label-leakage", "error", 0.85,
-                            f"The {c['fn']} target is {how} input column {leak['column']} of "
-                            f"{leak['n_features']}: the model can read the answer. Drop the column from the features.",
-                            column=leak["column"], corr=leak["corr"], equal=leak.get("equal"),
-                            n_features=leak["n_features"])]
+        if not leak:
+            continue
+        kind = leak.get("kind", "column")
+        if kind == "answer-visible":
+            s = leak["shift"]
+            what = ("the token at the same position (the targets are not shifted)" if s == 0 else
+                    f"the input token {s} position{'s' if s > 1 else ''} ahead")
+            return [finding("label-leakage", "error", 0.9,
+                            f"The {c['fn']} target at each position is {what} ({leak['match']:.0%} of positions), "
+                            f"and the prediction at position {leak['position']} has a gradient on the embedding of "
+                            f"that answer token ({leak['grad_frac_at_answer']:.3g} of the largest per-position "
+                            "gradient; a causal model has exactly 0): the model can read the token it must "
+                            "predict. Add a causal mask (is_causal=True / generate_square_subsequent_mask) or "
+                            "shift the targets.",
+                            **{k: v for k, v in leak.items() if k != "kind"}, kind=kind)]
+        if kind == "separating-column":
+            return [finding("label-leakage", "error", 0.8,
+                            f"Input column {leak['column']} of {leak['n_features']} alone separates the "
+                            f"{leak['n_classes']} classes of the {c['fn']} target on a batch of {leak['rows']} rows "
+                            f"(per-class value ranges {leak['intervals']} do not overlap): that feature encodes "
+                            "the label (recorded after the outcome, or derived from it). Drop it from the features.",
+                            **{k: v for k, v in leak.items() if k != "kind"}, kind=kind)]
+        how = "equal to" if leak.get("equal") else f"correlated (r={leak['corr']:.4f}) with"
+        return [finding("label-leakage", "error", 0.85,
+                        f"The {c['fn']} target is {how} input column {leak['column']} of "
+                        f"{leak['n_features']}: the model can read the answer. Drop the column from the features.",
+                        column=leak["column"], corr=leak["corr"], equal=leak.get("equal"),
+                        n_features=leak["n_features"], kind=kind)]
     return []

@@ -1,4 +1,14 @@
-"""stale-batch: the script trains on the same batch every step without meaning to."""
+"""stale-batch: the script trains on the same batch every step without meaning to.
+
+Three measurements, none of them fooled by overfit mode's replay of the first batch (the replay hands out a
+fresh clone each time, and the fingerprints are taken from the real iterator):
+
+1. the DataLoader handed out one batch in all while the script took many steps (fetched once, reused);
+2. a fresh iterator every step over a loader whose real first batch is the same each time
+   (``next(iter(loader))`` inside the loop, no shuffling);
+3. the model's input is the very tensor a DataLoader handed out at an earlier step, unwritten since, while
+   the loader kept handing out new batches that never reached the model (a shadowed loop variable).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +16,31 @@ from typing import Any
 
 from traintriage.probe.detectors._common import finding
 
+# Seed: five optimizer steps on one batch is already a pattern, not a warm-up artefact.
 MIN_STEPS = 5
+# Fresh iterators whose real first batch must be identical (harness.LOADER_FP_ITERS fingerprints at most 4):
+# three equal first batches from three new iterators rule out a shuffled sampler (chance ~ (1/len)^2).
+MIN_SAME_ITERS = 3
+# Sampled steps after the first on which the model must see the same stale tensor (steps 1, 2 and the last
+# are sampled), and the DataLoader batches handed out meanwhile that never reached the model.
+MIN_SAME_STEPS = 2
+MIN_IGNORED_BATCHES = 2
+
+
+def _training_loader(ev: dict[str, Any]) -> int | None:
+    """Index of the DataLoader the model's inputs were traced to, if any."""
+    for i in ev.get("inputs", []):
+        src = i.get("loader_src")
+        if src:
+            return src.get("loader")
+    return None
 
 
 def detect(ev: dict[str, Any]) -> list:
     steps = ev.get("steps", [])
     if len(steps) < MIN_STEPS:
         return []
+    feeding = _training_loader(ev)
     for ld in ev.get("loaders", []):
         if (ld.get("len") or 0) > 1 and ld.get("batches", 0) <= 1 and ld.get("iters", 0) <= 1:
             return [finding("stale-batch", "error", 0.85,
@@ -20,9 +48,39 @@ def detect(ev: dict[str, Any]) -> list:
                             f"script took {len(steps)} optimizer steps: the batch is fetched once "
                             "(next(iter(loader)) outside the loop) and reused.",
                             loader_len=ld["len"], batches_drawn=ld.get("batches", 0), steps=len(steps))]
+    for ld in ev.get("loaders", []):
+        fps = [f for f in ld.get("first_fps") or [] if f is not None]
+        iters = ld.get("iters", 0)
+        if feeding is not None and ld.get("index") != feeding:
+            continue
+        if ((ld.get("len") or 0) > 1 and iters >= MIN_SAME_ITERS and (ld.get("per_iter_max") or 0) <= 1
+                and 2 * iters >= len(steps) and len(fps) >= MIN_SAME_ITERS and all(f == fps[0] for f in fps)):
+            return [finding("stale-batch", "error", 0.85,
+                            f"The script built {iters} iterators over a DataLoader of {ld['len']} batches and took "
+                            f"one batch from each, and the first {len(fps)} of them handed out the identical batch: "
+                            "next(iter(loader)) inside the loop restarts an unshuffled loader, so every step trains "
+                            "on its first batch. Create the iterator once and advance it.",
+                            loader_len=ld["len"], iterators=iters, max_batches_per_iterator=ld.get("per_iter_max"),
+                            identical_first_batches=len(fps), steps=len(steps))]
+    ins = ev.get("inputs", [])
+    ref = next((i for i in ins if i.get("stale_ref")), None)
+    later = [i for i in ins if i.get("same_as_first") is not None]
+    if ref is not None and len({i["step"] for i in later}) >= MIN_SAME_STEPS and all(i["same_as_first"] for i in later):
+        ignored = max(i.get("loader_batches", 0) for i in later) - (ref.get("loader_batches") or 0)
+        if ignored >= MIN_IGNORED_BATCHES:
+            src = ref.get("loader_src") or {}
+            return [finding("stale-batch", "error", 0.85,
+                            f"The model's input on steps {sorted({i['step'] for i in later})} is the very tensor "
+                            f"DataLoader {src.get('loader')} handed out as batch {src.get('batch')} (step "
+                            f"{ref.get('step')}), unchanged, while the loader handed out {ignored} newer batches that "
+                            "never reached the model: the loop feeds a stale variable (e.g. x, y from a sample batch) "
+                            "instead of the batch it unpacks.",
+                            stale_batch=src, first_step=ref.get("step"),
+                            same_on_steps=sorted({i["step"] for i in later}), ignored_batches=ignored,
+                            steps=len(steps))]
     if ev.get("loaders"):
         return []
-    ins = [i for i in ev.get("inputs", []) if i.get("fingerprint")]
+    ins = [i for i in ins if i.get("fingerprint")]
     per_step: dict[int, list] = {}
     for i in ins:
         per_step.setdefault(i["step"], i["fingerprint"])
