@@ -5,7 +5,7 @@ JSON: tests can build one by hand. Keys (all optional except mode/status):
 
     mode, status (stopped|finished|exit|crashed|timeout|cancelled|no-end), exit_code, crash,
     roots, optimizers, steps (primary optimizer), steps_all, losses, loss_calls, acts, inputs,
-    backwards, params, schedulers, bn, loaders, manual, end, overfit, pinned
+    backwards, params, schedulers, bn, evalfwd, loaders, manual, end, overfit, pinned
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def build_evidence(raw: dict[str, Any]) -> dict[str, Any]:
         "params": (by.get("params") or [None])[-1],
         "schedulers": by.get("scheduler", []),
         "bn": (by.get("bn") or [None])[-1],
+        "evalfwd": by.get("evalfwd", []),
         "loaders": loaders,
         "manual": manual,
         "harness_errors": by.get("harness-error", []),
