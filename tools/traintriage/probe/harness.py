@@ -19,6 +19,7 @@ single stacked vector). Activation and loss-input statistics are taken only on s
 from __future__ import annotations
 
 import builtins
+import collections
 import io
 import json
 import math
@@ -50,6 +51,13 @@ EVAL_FWD_SAMPLED = 4
 EVAL_FWD_BN = 8
 # Frozen tensors held by an optimizer that are checked for being constant (all elements equal) at its first step.
 FROZEN_CONST_MAX = 500
+# stale-batch: the real first batch of this many fresh iterators per DataLoader is fingerprinted, so a loop that
+# builds a new iterator every step over an unshuffled loader shows the same first batch each time (in overfit
+# mode too: the fingerprint is taken from the real iterator, not from the replayed batch).
+LOADER_FP_ITERS = 4
+# stale-batch: the last this-many batches each DataLoader handed out are remembered (weak references) so the
+# model's input can be traced to the batch it came from, and a batch fed again steps later is recognised.
+LOADER_TRACK_BATCHES = 8
 
 
 def _strong(obj: Any) -> Any:
@@ -149,6 +157,9 @@ class Recorder:
         self.loaders: dict[int, dict[str, Any]] = {}
         self.input_fps: list[Any] = []
         self.last_input: Any = None
+        self.first_input: dict[str, Any] | None = None  # first model input traced to a DataLoader batch
+        self.last_embed: Any = None  # (token ids, embedding output) of the last nn.Embedding on [batch, time] ids
+        self.future_checks = 0
         self.sched_before_opt = 0
         self.sched_calls = 0
         self.scheds: dict[int, dict[str, Any]] = {}
@@ -231,6 +242,9 @@ class Recorder:
 
         if self.sampling and isinstance(out, __import__("torch").Tensor):
             self._act_stats(module, out)
+        if (isinstance(module, nn.Embedding) and self.future_checks < FUTURE_CHECKS and args and _is_tensor(args[0])
+                and args[0].dim() == 2 and _is_tensor(out) and out.requires_grad):
+            self.last_embed = (args[0], out)  # label-leakage: can a position's output see its answer token?
         if self.mode == "overfit" and module.training and isinstance(module, nn.modules.dropout._DropoutNd):
             # Overfit check: dropout would keep one batch from being memorised; make it the identity
             # without touching module.training, so the script's own train/eval mode stays visible.
@@ -251,10 +265,39 @@ class Recorder:
             vals = _tolist([f.mean(), f.std() if f.numel() > 1 else f.mean() * 0, f.abs().max(), f.min(),
                             f.sum(), (f * torch.arange(f.numel(), device=f.device, dtype=f.dtype) % 7).sum()])
         base = x._base if x._base is not None else None
+        extra: dict[str, Any] = {}
+        try:
+            extra = self._stale_check(module, x, step)
+        except Exception as e:  # noqa: BLE001 - evidence must never break the user's run
+            extra = {"stale_error": repr(e)}
         self.emit("input", step=step, shape=list(x.shape), dtype=str(x.dtype), float=is_float,
                   mean=_finite(vals[0]), std=_finite(vals[1]), absmax=_finite(vals[2]), min=_finite(vals[3]),
                   fingerprint=[round(vals[4], 6), round(vals[5], 6)],
-                  base_shape=list(base.shape) if base is not None else None, root=type(module).__name__)
+                  base_shape=list(base.shape) if base is not None else None, root=type(module).__name__, **extra)
+
+    def _stale_check(self, module: Any, x: Any, step: int) -> dict[str, Any]:
+        """Is the model's input the very tensor a DataLoader handed out steps ago, unwritten since?
+
+        Identity, not content: in overfit mode every replayed batch is a fresh clone, so the only way the model
+        sees the same memory on two steps is that the script kept the tensor and fed it again.
+        """
+        import torch
+
+        if not self.loaders or not torch.is_grad_enabled() or x.numel() == 0:
+            return {}
+        total = sum(i["batches"] for i in self.loaders.values())
+        fi = self.first_input
+        if fi is None:
+            src = _loader_source(self.loaders.values(), x)
+            if src is None:
+                return {"loader_batches": total}
+            self.first_input = {"x": x, "version": x._version, "key": _tensor_key(x), "root": id(module),
+                                "step": step}
+            return {"loader_src": src, "loader_batches": total, "stale_ref": True}
+        if fi["root"] != id(module) or step <= fi["step"]:
+            return {"loader_batches": total}
+        same = _tensor_key(x) == fi["key"] and fi["x"]._version == fi["version"]
+        return {"loader_batches": total, "same_as_first": same, "first_step": fi["step"]}
 
     def _held(self) -> set[int]:
         """Ids of the parameters any optimizer holds (its param groups now)."""
@@ -390,6 +433,15 @@ class Recorder:
                     rec["leak"] = leak
             except Exception as e:  # noqa: BLE001
                 rec["leak_error"] = repr(e)
+            if fn in ("cross_entropy", "nll_loss") and self.last_embed is not None and self.future_checks < FUTURE_CHECKS \
+                    and "leak" not in rec:
+                self.future_checks += 1
+                try:
+                    leak = _answer_visible(*self.last_embed, inp, target, rec.get("ignore_index"))
+                    if leak:
+                        rec["leak"] = leak
+                except Exception as e:  # noqa: BLE001
+                    rec["leak_error"] = repr(e)
             if fn in ("cross_entropy", "nll_loss"):
                 try:
                     pad = _pad_check(self.last_input, target, rec.get("ignore_index"))
@@ -431,6 +483,7 @@ class Recorder:
         self.n_backward += 1
         self.bwd_since_step += 1
         self.zero_since_bwd = 0
+        self.last_embed = None
         ps = [p for p in self.tracked if p.grad is not None]
         for p in ps:
             self.ever_grad.add(id(p))
@@ -765,11 +818,13 @@ class Recorder:
                 length = None
             info = {"index": len(self.loaders), "iters": 0, "batches": 0, "len": length,
                     "workers": int(getattr(loader, "num_workers", 0) or 0),
-                    "batch_size": getattr(loader, "batch_size", None), "first": None}
+                    "batch_size": getattr(loader, "batch_size", None), "first": None,
+                    "per_iter_max": 0, "first_fps": [], "_recent": collections.deque(maxlen=LOADER_TRACK_BATCHES)}
             self.loaders[id(loader)] = info
         info["iters"] += 1
         self.emit("loader", index=info["index"], iters=info["iters"], batches=info["batches"], len=info["len"],
-                  workers=info["workers"], batch_size=info["batch_size"])
+                  workers=info["workers"], batch_size=info["batch_size"], per_iter_max=info["per_iter_max"],
+                  first_fps=info["first_fps"])
         if self.mode != "overfit":
             return _CountingIter(real_iter, info)
         return _ReplayIter(real_iter, info)
@@ -782,10 +837,81 @@ class Recorder:
             self._eval_interval_end(trailing=True)
         except Exception as e:  # noqa: BLE001
             self.emit("harness-error", error=repr(e))
-        self.emit("loaders", loaders=[{k: v for k, v in i.items() if k != "first"} for i in self.loaders.values()])
+        self.emit("loaders", loaders=[{k: v for k, v in i.items() if k != "first" and not k.startswith("_")}
+                                      for i in self.loaders.values()])
         self.emit("end", status=status, n_steps=self.n_steps, n_steps_all=self.n_steps_all,
                   n_backward=self.n_backward, sched_calls=self.sched_calls, sched_before_opt=self.sched_before_opt,
                   train_calls=self.train_calls, events=self.events, loss_calls=self.loss_calls, **extra)
+
+
+def _handed_out(info: dict[str, Any], n_from_iter: int, batch: Any, real: Any = None) -> Any:
+    """Book-keeping for one batch a DataLoader iterator hands out (n_from_iter: its index in this iterator).
+
+    `real` is the batch the real iterator produced (differs from `batch` when overfit mode replays)."""
+    info["batches"] += 1
+    info["per_iter_max"] = max(info.get("per_iter_max", 0), n_from_iter + 1)
+    if n_from_iter == 0 and len(info["first_fps"]) < LOADER_FP_ITERS:
+        info["first_fps"].append(_batch_fp(batch if real is None else real))
+    for t in _tensors(batch):
+        info["_recent"].append((weakref.ref(t), info["batches"]))
+    return batch
+
+
+def _tensors(obj: Any, depth: int = 0, out: list | None = None) -> list:
+    """The tensors in a batch (tuple/list/dict/namedtuple nesting), at most 8."""
+    import torch
+
+    out = [] if out is None else out
+    if len(out) >= 8 or depth > 3:
+        return out
+    if isinstance(obj, torch.Tensor):
+        out.append(obj)
+    elif isinstance(obj, (list, tuple)):
+        for o in obj:
+            _tensors(o, depth + 1, out)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            _tensors(o, depth + 1, out)
+    return out
+
+
+def _batch_fp(batch: Any) -> list[Any] | None:
+    """Content fingerprint of a batch: shape, sum and a position-weighted sum of each of its first 4 tensors."""
+    import torch
+
+    ts = _tensors(batch)[:4]
+    if not ts:
+        return None
+    try:
+        with torch.no_grad():
+            parts = []
+            for t in ts:
+                f = t.detach().reshape(-1)[:STAT_MAX_ELEMS].float()
+                w = (torch.arange(f.numel(), device=f.device) % 7).float()
+                parts += [f.sum(), (f * w).sum()]
+            vals = _tolist(parts)
+    except Exception:  # noqa: BLE001 - sparse/nested/meta tensors: no fingerprint
+        return None
+    return [[list(t.shape) for t in ts], [float(f"{v:.7g}") for v in vals]]
+
+
+def _tensor_key(x: Any) -> tuple:
+    """Which memory a tensor views: storage address, offset, shape, strides, dtype, device."""
+    return (x.untyped_storage().data_ptr(), x.storage_offset(), tuple(x.shape), tuple(x.stride()), str(x.dtype),
+            str(x.device))
+
+
+def _loader_source(infos: Any, x: Any) -> dict[str, Any] | None:
+    """The DataLoader batch whose memory x views (a batch tensor still alive: its address cannot be reused)."""
+    ptr = x.untyped_storage().data_ptr()
+    if not ptr:
+        return None
+    for info in infos:
+        for ref, n in reversed(info["_recent"]):
+            t = ref()
+            if t is not None and t.device == x.device and t.untyped_storage().data_ptr() == ptr:
+                return {"loader": info["index"], "batch": n}
+    return None
 
 
 def _new_interval() -> dict[str, Any]:
@@ -796,14 +922,15 @@ def _new_interval() -> dict[str, Any]:
 
 class _CountingIter:
     def __init__(self, it: Any, info: dict[str, Any]) -> None:
-        self.it, self.info = it, info
+        self.it, self.info, self.n = it, info, 0
 
     def __iter__(self) -> Any:
         return self
 
     def __next__(self) -> Any:
         b = next(self.it)
-        self.info["batches"] += 1
+        _handed_out(self.info, self.n, b)
+        self.n += 1
         return b
 
     def __len__(self) -> int:
@@ -824,19 +951,29 @@ class _ReplayIter:
 
     def __next__(self) -> Any:
         info = self.info
+        real = None
         if info["len"] is not None:
             if self.i >= info["len"]:
                 raise StopIteration
             if info["first"] is None:
-                info["first"] = next(self.it)
+                info["first"] = real = next(self.it)
                 self.it = None  # shuts the workers of the real iterator down
+            elif self.i == 0 and self.it is not None and len(info["first_fps"]) < LOADER_FP_ITERS:
+                # what this fresh iterator would really have handed out (stale-batch: the same first batch
+                # from every new iterator of an unshuffled loader), then shut its workers down
+                try:
+                    real = next(self.it)
+                except Exception:  # noqa: BLE001 - a failing real fetch only costs the fingerprint
+                    real = None
+                self.it = None
         else:  # no len(): keep the epoch as long as the real iterator's, but hand out the first batch
-            b = next(self.it)
+            b = real = next(self.it)
             if info["first"] is None:
                 info["first"] = b
+        out = _clone(info["first"])
+        _handed_out(info, self.i, out, real if real is not None else info["first"])
         self.i += 1
-        info["batches"] += 1
-        return _clone(info["first"])
+        return out
 
 
 def _clone(obj: Any) -> Any:
@@ -915,6 +1052,10 @@ def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[
                     keep = tt != rec["ignore_index"]
                     if keep.any() and rows.shape[0] == tt.shape[0]:
                         rec["accuracy"] = float((pred[keep[: pred.shape[0]]] == tt[keep]).float().mean())
+                        minority = keep & (tt != rec["target_top_value"])
+                        if minority.any():  # recall on every class but the majority one
+                            rec["minority_recall"] = float((pred[minority] == tt[minority]).float().mean())
+                            rec["minority_n"] = int(minority.sum())
             else:
                 tv = t.float()
                 rec.update(target_min=float(tv.min()), target_max=float(tv.max()))
@@ -976,8 +1117,125 @@ def _leak_check(x: Any, target: Any) -> dict[str, Any] | None:
         rj = float(r[j])
         equal = bool(torch.equal(xf[:, j], tf))
         if equal or abs(rj) >= LEAK_CORR:
-            return {"column": j, "corr": rj, "equal": equal, "n_features": int(x.shape[1])}
-    return None
+            return {"kind": "column", "column": j, "corr": rj, "equal": equal, "n_features": int(x.shape[1])}
+        return _separating_column(xf, tf)
+
+
+# Class targets count as categorical up to this many distinct values.
+LEAK_MAX_CLASSES = 32
+# A single column separating the classes of a batch by thresholds is chance only for tiny classes: for a
+# random column and binary labels the probability is 2 / C(n, n_minority), ~3e-6 at 64 rows and 4 minority
+# rows. Below this minority count no conclusion is drawn.
+LEAK_MIN_CLASS_ROWS = 4
+
+
+def _separating_column(xf: Any, tf: Any) -> dict[str, Any] | None:
+    """Does one input column alone sort the batch into its classes (each class in its own interval)?
+
+    That is a single-feature classifier with 100 % accuracy: the column encodes the label (a value recorded
+    after the outcome, an id that is the class). Deepchecks' feature-label correlation check flags the same
+    thing as leakage by predictive power of one feature.
+    """
+    import torch
+
+    if not bool(torch.all(tf == tf.round())):
+        return None
+    classes, inv, counts = torch.unique(tf, return_inverse=True, return_counts=True)
+    c = classes.numel()
+    if c < 2 or c > LEAK_MAX_CLASSES or int(counts.min()) < LEAK_MIN_CLASS_ROWS:
+        return None
+    f = xf.shape[1]
+    big = torch.finfo(xf.dtype).max
+    lo = torch.full((c, f), big, dtype=xf.dtype).scatter_reduce(0, inv[:, None].expand(-1, f), xf, "amin")
+    hi = torch.full((c, f), -big, dtype=xf.dtype).scatter_reduce(0, inv[:, None].expand(-1, f), xf, "amax")
+    order = lo.argsort(0)  # per column, classes by their lowest value
+    lo_s, hi_s = lo.gather(0, order), hi.gather(0, order)
+    gaps = lo_s[1:] - hi_s[:-1]  # > 0 everywhere: the classes' intervals do not overlap
+    sep = (gaps > 0).all(0) & (hi.amax(0) > lo.amin(0))
+    if not bool(sep.any()):
+        return None
+    j = int(torch.nonzero(sep)[0])
+    return {"kind": "separating-column", "column": j, "n_features": f, "n_classes": c, "rows": int(xf.shape[0]),
+            "minority_rows": int(counts.min()),
+            "intervals": {str(float(classes[k])): [float(lo[k, j]), float(hi[k, j])] for k in range(min(c, 8))}}
+
+
+# How many times per run the answer-visibility check (one extra gradient through the model) runs.
+FUTURE_CHECKS = 2
+# The target is read from the input tokens at a fixed offset when at least this share of (row, position)
+# pairs match there (a shifted next-token target matches at offset 1 everywhere).
+LEAK_TOKEN_MATCH = 0.95
+# Offsets from a prediction's own position to the token it must produce that are checked (0: unshifted,
+# 1: next token, up to 4: multi-token heads).
+LEAK_MAX_SHIFT = 4
+# The prediction "sees" its answer when the gradient of its logits on the answer position's embedding is at
+# least this fraction of the largest per-position gradient. A causal mask or a unidirectional RNN makes it
+# exactly 0 (masked softmax weights are exactly 0 in float32); 1e-4 leaves room for finite -1e4 masks.
+LEAK_GRAD_FRAC = 1e-4
+
+
+def _answer_visible(tokens: Any, emb: Any, logits: Any, target: Any, ignore_index: Any) -> dict[str, Any] | None:
+    """Sequence label leakage, measured by autograd: can the prediction at a position read its own answer?
+
+    tokens [B, T] are the ids an nn.Embedding turned into emb [B, T, D]; logits/target are what the cross-entropy
+    got. When the target at (b, r) equals tokens[b, r + s] for a fixed shift s, the gradient of the logits at
+    row r with respect to emb at position r + s says whether the model can look at that token: zero under a
+    causal mask or a unidirectional RNN, non-zero when the mask is missing (or the targets are not shifted).
+    """
+    import torch
+
+    if not (_is_tensor(logits) and logits.requires_grad and _is_tensor(target)) or target.is_floating_point():
+        return None
+    b, t_len = tokens.shape
+    tgt = target.detach()
+    if tgt.numel() % b or logits.dim() < 1 or t_len < 4:
+        return None
+    length = tgt.numel() // b
+    if length > t_len or length < 4:
+        return None
+    cdim = 1 if logits.dim() >= 2 else 0
+    v = logits.shape[cdim]
+    if logits.numel() != tgt.numel() * v:
+        return None
+    rows = logits.movedim(cdim, -1).reshape(-1, v)
+    tok = tokens.detach()
+    best = None
+    with torch.no_grad():
+        for layout in ("batch-major", "time-major"):
+            tg = tgt.reshape(b, length) if layout == "batch-major" else tgt.reshape(length, b).t()
+            keep = tg != (ignore_index if ignore_index is not None else -100)
+            if int(keep.sum()) < 8:
+                continue
+            for s in range(0, LEAK_MAX_SHIFT + 1):
+                span = min(length, t_len - s)  # target positions whose answer lies inside the input
+                kp = keep[:, :span]
+                if 2 * span < length or int(kp.sum()) < 8:
+                    break
+                match = float(((tg[:, :span] == tok[:, s:s + span]) & kp).sum()) / float(kp.sum())
+                if match >= LEAK_TOKEN_MATCH and (best is None or match > best[2]):
+                    best = (layout, s, match, tg, keep)
+    if best is None:
+        return None
+    layout, s, match, tg, keep = best
+    r0 = min(length // 2, t_len - s - 1)
+    r_ix = torch.arange(b) * length + r0 if layout == "batch-major" else r0 * b + torch.arange(b)
+    sel = rows[r_ix.to(rows.device)]  # [B, V]: the predictions at position r0 of every sequence
+    gen = torch.Generator(device="cpu").manual_seed(0)  # never touches the script's RNG
+    proj = torch.randn(v, generator=gen).to(device=sel.device, dtype=sel.dtype)
+    (g,) = torch.autograd.grad((sel * proj).sum(), emb, retain_graph=True, allow_unused=True)
+    if g is None:
+        return None
+    per_pos = g.detach().float().reshape(b, t_len, -1).norm(dim=(0, 2))  # gradient reaching each position
+    top = float(per_pos.max())
+    if top <= 0:
+        return None
+    ans = r0 + s
+    frac = float(per_pos[ans]) / top
+    if frac < LEAK_GRAD_FRAC:
+        return None
+    after = float(per_pos[r0 + 1:].max()) / top if r0 + 1 < t_len else 0.0
+    return {"kind": "answer-visible", "shift": s, "match": round(match, 4), "position": r0, "answer_position": ans,
+            "grad_frac_at_answer": frac, "grad_frac_after": after, "seq_len": t_len, "layout": layout}
 
 
 # A token id counts as padding when, in this share of the rows or more, it fills a contiguous run at the end
