@@ -322,3 +322,15 @@ def test_frozen_constant_severity_follows_the_overfit_check():
     assert passed[0].severity == "warning"
     groups[0]["frozen_const"] = []
     assert frozen_param_in_optimizer.detect(_ev(optimizers=opts))[0].severity == "info"
+
+
+def test_frozen_bn_drift_ranks_ahead_of_the_loss_spikes_it_causes():
+    from traintriage.report import Finding, sort_findings
+
+    lr = Finding(id="lr-too-high", severity="error", confidence=0.9, source="probe", message="spike",
+                 evidence={"loss_spike": 3.0})
+    bn = Finding(id="frozen-bn-stats-drift", severity="error", confidence=0.8, source="probe", message="drift",
+                 evidence={"max_drift": 0.08})
+    out = sort_findings([lr, bn])
+    assert [f.id for f in out] == ["frozen-bn-stats-drift", "lr-too-high"]
+    assert out[1].evidence["consequence_of"] == "frozen-bn-stats-drift"

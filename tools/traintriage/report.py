@@ -73,6 +73,11 @@ CONSEQUENCES: dict[str, frozenset[str]] = {
     # raw-unit targets make the first updates as large as the targets.
     "unnormalized-targets": frozenset({"lr-too-high", "exploding-gradients", "module-gradient-outlier",
                                        "non-finite-loss"}),
+    # refs/catalogue/finetune.md#frozen-bn-stats-drift: frozen BatchNorm left in train mode normalises each batch by
+    # its own statistics, so on small fine-tuning batches the features, logits and loss swing from batch to batch
+    # (Wu & He, "Group Normalization", 2018, Fig. 1: BN's error climbs as the batch shrinks); the loss spikes that
+    # follow read as lr-too-high.
+    "frozen-bn-stats-drift": frozenset({"lr-too-high"}),
 }
 
 
