@@ -13,17 +13,18 @@ def task(n, shift=0.0):
 
 
 backbone = nn.Sequential(nn.Linear(16, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU())
-old_head = nn.Linear(64, 6)
 
-# --- pretraining (stands in for loading a checkpoint) ---
-x_pre, y_pre = task(4096)
-opt = torch.optim.Adam(list(backbone.parameters()) + list(old_head.parameters()), lr=3e-3)
-for _ in range(150):
-    idx = torch.randint(0, len(x_pre), (128,))
-    loss = F.cross_entropy(old_head(backbone(x_pre[idx])), y_pre[idx])
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
+# --- "pretrained" backbone (stands in for loading a checkpoint): fixed weights, BatchNorm statistics
+# calibrated on the pretraining data (a cumulative average over it, as torch.optim.swa_utils.update_bn does) ---
+x_pre, _ = task(4096)
+bns = [m for m in backbone.modules() if isinstance(m, nn.BatchNorm1d)]
+for m in bns:
+    m.momentum = None
+with torch.no_grad():
+    for i in range(0, len(x_pre), 256):
+        backbone(x_pre[i:i + 256])
+for m in bns:
+    m.momentum = 0.1
 
 # --- fine-tuning: frozen backbone, new head, batches of 4 ---
 for p in backbone.parameters():

@@ -37,9 +37,18 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     W = torch.randn(16, 6)
     model = Net(n_classes=6)
-    x_pre, y_pre = task(4096, W)
+    # "pretrained" backbone (stands in for loading a checkpoint, so the probe's steps reach the fine-tuning):
+    # fixed weights, BatchNorm statistics calibrated on the pretraining data as torch.optim.swa_utils.update_bn does
+    x_pre, _ = task(4096, W)
+    bns = [m for m in model.backbone.modules() if isinstance(m, nn.BatchNorm1d)]
+    for m in bns:
+        m.momentum = None  # cumulative average over the calibration batches
     model.train()
-    fit(model, model.parameters(), x_pre, y_pre, steps=150, lr=3e-3, bs=128)  # stands in for a checkpoint
+    with torch.no_grad():
+        for i in range(0, len(x_pre), 256):
+            model.backbone(x_pre[i:i + 256])
+    for m in bns:
+        m.momentum = 0.1
 
     model.head = nn.Linear(64, 6)
     model.backbone.requires_grad_(False)
