@@ -142,8 +142,34 @@ def test_separating_column_is_label_leakage(tmp_path):
     assert _top(rep) == ["label-leakage"], _errors(rep)
     ev = rep.findings[0].evidence
     assert ev["kind"] == "separating-column" and ev["column"] == 8 and ev["n_classes"] == 3
+    assert rep.findings[0].severity == "error" and ev["n_separating"] == 1 and ev["gap_over_within_std"] >= 1.0
     fixed = run_probe(p, steps=STEPS)
     assert "label-leakage" not in [f.id for f in fixed.findings], _errors(fixed)
+
+
+EASY_BLOBS = """
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+y = torch.randint(0, 2, (1024,))
+x = torch.randn(1024, 4) + 6.0 * y[:, None]  # every feature far apart by class: an easy task, not a leak
+model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+opt = torch.optim.SGD(model.parameters(), lr=0.05)
+for epoch in range(2):
+    for xb, yb in DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True):
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        opt.zero_grad(); loss.backward(); opt.step()
+"""
+
+
+@pytest.mark.slow
+def test_easy_dataset_with_many_separating_columns_is_no_error(tmp_path):
+    rep = run_probe(_write(tmp_path, "blobs.py", EASY_BLOBS), steps=STEPS)
+    assert "label-leakage" not in [i for i, _ in _errors(rep)], _errors(rep)
+    leak = [f for f in rep.findings if f.id == "label-leakage"]
+    assert not leak or leak[0].evidence["n_separating"] > 1
 
 
 @pytest.mark.slow

@@ -1154,9 +1154,15 @@ def _separating_column(xf: Any, tf: Any) -> dict[str, Any] | None:
     sep = (gaps > 0).all(0) & (hi.amax(0) > lo.amin(0))
     if not bool(sep.any()):
         return None
-    j = int(torch.nonzero(sep)[0])
+    # margin: the narrowest gap between neighbouring classes over the pooled within-class std of the column
+    mean = torch.zeros(c, f, dtype=xf.dtype).index_add_(0, inv, xf) / counts[:, None].to(xf.dtype)
+    within = ((xf - mean[inv]) ** 2).sum(0) / max(1, xf.shape[0] - c)
+    ratio = gaps.amin(0) / within.sqrt().clamp_min(1e-12)
+    ratio = torch.where(sep, ratio, torch.full_like(ratio, -1.0))
+    j = int(ratio.argmax())
     return {"kind": "separating-column", "column": j, "n_features": f, "n_classes": c, "rows": int(xf.shape[0]),
-            "minority_rows": int(counts.min()),
+            "minority_rows": int(counts.min()), "n_separating": int(sep.sum()),
+            "gap": float(gaps[:, j].amin()), "gap_over_within_std": min(float(ratio[j]), 1e6),
             "intervals": {str(float(classes[k])): [float(lo[k, j]), float(hi[k, j])] for k in range(min(c, 8))}}
 
 

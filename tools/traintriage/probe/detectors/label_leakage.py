@@ -15,6 +15,13 @@ from typing import Any
 
 from traintriage.probe.detectors._common import finding
 
+# A separating column is an error when it is the only one and its classes sit at least this many within-class
+# standard deviations apart beyond their extremes: a natural feature whose classes merely do not overlap on one
+# batch has tails that nearly touch (two Gaussian classes need ~5 std between their means for a 1-std gap
+# across 64 rows). Several separating columns, or a thin margin, read as an easy dataset: a warning.
+# Seed value; Deepchecks' feature-label correlation check likewise only flags single-feature predictive power.
+LEAK_MIN_GAP = 1.0
+
 
 def detect(ev: dict[str, Any]) -> list:
     for c in ev.get("loss_calls", []):
@@ -35,12 +42,16 @@ def detect(ev: dict[str, Any]) -> list:
                             "shift the targets.",
                             **{k: v for k, v in leak.items() if k != "kind"}, kind=kind)]
         if kind == "separating-column":
-            return [finding("label-leakage", "error", 0.8,
+            wide = leak.get("n_separating", 1) == 1 and (leak.get("gap_over_within_std") or 0) >= LEAK_MIN_GAP
+            return [finding("label-leakage", "error" if wide else "warning", 0.8 if wide else 0.45,
                             f"Input column {leak['column']} of {leak['n_features']} alone separates the "
                             f"{leak['n_classes']} classes of the {c['fn']} target on a batch of {leak['rows']} rows "
-                            f"(per-class value ranges {leak['intervals']} do not overlap): that feature encodes "
-                            "the label (recorded after the outcome, or derived from it). Drop it from the features.",
-                            **{k: v for k, v in leak.items() if k != "kind"}, kind=kind)]
+                            f"(per-class value ranges {leak['intervals']} do not overlap"
+                            + (f"; gap {leak['gap_over_within_std']:.3g} within-class std"
+                               if leak.get("gap_over_within_std") is not None else "")
+                            + "): that feature encodes the label (recorded after the outcome, or derived from it). "
+                            "Drop it from the features unless it is known at prediction time.",
+                            **{k: v for k, v in leak.items() if k != "kind"}, kind=kind, threshold_gap=LEAK_MIN_GAP)]
         how = "equal to" if leak.get("equal") else f"correlated (r={leak['corr']:.4f}) with"
         return [finding("label-leakage", "error", 0.85,
                         f"The {c['fn']} target is {how} input column {leak['column']} of "
