@@ -1084,6 +1084,14 @@ def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[
                     rec["broadcast_shape"] = list(torch.broadcast_shapes(x.shape, t.shape))
                 except RuntimeError:
                     pass
+            elif x.is_floating_point() and x.numel():
+                # predictions at exactly 0 (a ReLU clamp on the output): no gradient flows back from them,
+                # whatever the target there; dead_relu reads the share stuck at 0 where the target is not 0
+                xs, ts = xf.reshape(-1)[:STAT_MAX_ELEMS], t.float().reshape(-1)[:STAT_MAX_ELEMS]
+                z = xs == 0
+                v = _tolist([xs.min(), z.float().mean(), (z & (ts != 0)).float().mean(), (ts < 0).float().mean()])
+                rec.update(input_min=_finite(v[0]), input_zero_frac=v[1], zero_pred_nonzero_target_frac=v[2],
+                           target_neg_frac=v[3])
     return rec
 
 

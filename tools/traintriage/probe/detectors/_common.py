@@ -72,3 +72,54 @@ def last_step_calls(ev: dict[str, Any], *fns: str) -> list[dict[str, Any]]:
         return []
     last = max(c.get("step", 0) for c in cs)
     return [c for c in cs if c.get("step", 0) == last]
+
+
+# ---------------------------------------------------------------- what drove a non-finite value
+# Causal precedence (the rule the dynamics detectors rank by): a NaN/inf is charged to an instability only
+# when that instability is measured in the steps just before it (refs/catalogue/dynamics.md#non-finite-loss:
+# "often right after a spike"; #exploding-gradients: "loss spikes ... then turns NaN"). When the steps before
+# it were calm (small updates, loss at or below its start, gradient norm not growing), the NaN comes from an
+# operation outside its safe range (log(0), 0/0, sqrt at 0) or from the data: non-finite-loss is the first
+# cause and the lr / gradient detectors do not claim it. Three steps: the step that produced the bad weights
+# and the two before it (an Adam/momentum overshoot builds over a couple of steps).
+NAN_WINDOW = 3
+# Gradient norm in that window this many times its first value: the gradient was growing into the NaN.
+NAN_GRAD_GROWTH = 10.0
+
+
+def first_nonfinite_step(ev: dict[str, Any]) -> int | None:
+    """Index of the first optimizer step whose loss or gradient is NaN/inf (None when all are finite)."""
+    raw = ev.get("losses", [])
+    bad = [i for i, x in enumerate(raw) if x is None or (isinstance(x, float) and not math.isfinite(x))]
+    gbad = [i for i, s in enumerate(ev.get("steps", [])) if s.get("grad_norm") is None and s.get("n_backward")]
+    firsts = [xs[0] for xs in (bad, gbad) if xs]
+    return min(firsts) if firsts else None
+
+
+def instability_before(ev: dict[str, Any], first_bad: int | None) -> dict[str, Any]:
+    """What the NAN_WINDOW steps before the first non-finite step measured, and whether it was unstable.
+
+    unstable: a relative update >= lr_too_high.REL_UPDATE_PEAK, a finite loss >= LOSS_SPIKE x the first
+    loss, or a gradient norm >= NAN_GRAD_GROWTH x the first one in that window. A NaN at step 0 has no
+    window: it is never charged to an instability.
+    """
+    from traintriage.probe.detectors.lr_too_high import LOSS_SPIKE, REL_UPDATE_PEAK
+
+    out: dict[str, Any] = {"first_bad_step": first_bad, "window": NAN_WINDOW, "unstable": False}
+    if first_bad is None or first_bad <= 0:
+        return out
+    steps = ev.get("steps", [])
+    win = steps[max(0, first_bad - NAN_WINDOW):first_bad]
+    fin = [x for x in ev.get("losses", []) if isinstance(x, (int, float)) and math.isfinite(x)]
+    first_loss = fin[0] if fin else None
+    first_gn = next((s.get("grad_norm") for s in steps if s.get("grad_norm")), None)
+    rel = max((s.get("rel_update") or 0.0 for s in win), default=0.0)
+    wl = [s.get("loss") for s in win if isinstance(s.get("loss"), (int, float)) and math.isfinite(s["loss"])]
+    loss_up = max(wl) / first_loss if wl and first_loss and first_loss > 0 else None
+    gns = [s.get("grad_norm") for s in win if s.get("grad_norm") is not None]
+    g_up = max(gns) / first_gn if gns and first_gn else None
+    out.update(max_rel_update=round(rel, 6), loss_over_start=round(loss_up, 4) if loss_up is not None else None,
+               grad_growth=round(g_up, 4) if g_up is not None else None)
+    out["unstable"] = bool(rel >= REL_UPDATE_PEAK or (loss_up is not None and loss_up >= LOSS_SPIKE)
+                           or (g_up is not None and g_up >= NAN_GRAD_GROWTH))
+    return out

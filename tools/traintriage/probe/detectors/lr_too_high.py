@@ -1,11 +1,21 @@
-"""lr-too-high: updates are a large fraction of the weights and the loss rises, oscillates or blows up."""
+"""lr-too-high: updates are a large fraction of the weights and the loss rises, oscillates or blows up.
+
+Judged on the update the optimizer actually applied (||theta_after - theta_before|| / ||theta||, so after any
+gradient clipping, per param group) together with the loss behaviour. A step that overshoots and a loss
+that jumps, then settles well below its start and stays there, is a transient at the edge of stability
+(what warm-up exists for): a warning. It is an error when the instability is a regime: the loss does not
+come down (the one-batch overfit fails), the spikes come back in the second half of the run, the loss
+multiplies by LOSS_BLOWUP, or the run goes non-finite right after the large steps.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from traintriage.probe.detectors._common import finding, group_rel_updates, losses, median
+from traintriage.probe.detectors._common import (
+    finding, first_nonfinite_step, group_rel_updates, instability_before, losses, median,
+)
 
 # CS231n (Karpathy, "Neural Networks Part 3"): the update/weight ratio should be around 1e-3. Thirty
 # times that, sustained, moves every weight by 3 % a step: fine for a few warm steps, not as a regime.
@@ -13,10 +23,24 @@ REL_UPDATE_HIGH = 3e-2
 # A single step moving the weights by 10 % of their norm (100x the guideline) is a blow-up when the
 # loss on the same batch spikes with it.
 REL_UPDATE_PEAK = 0.1
-# Loss on a fixed batch jumping to this multiple of its start is a divergence event, even if it recovers.
+# Loss on a fixed batch jumping to this multiple of its start is a divergence event.
 LOSS_SPIKE = 2.0
+# ... and this multiple is a divergence whatever happens next: a step at a workable LR can overshoot the
+# valley, but not throw the loss two orders of magnitude above where it started.
+LOSS_BLOWUP = 100.0
 # Final loss above this multiple of the initial loss counts as rising (one batch replayed: it should fall).
 LOSS_RISE = 1.0
+# A spike "settled" when the loss ends at most this fraction of its start (evidence.OVERFIT_PASS_FRACTION:
+# the one-batch overfit passes) and no spike returns in the second half of the run.
+SETTLED_RATIO = 0.5
+
+
+def _settled(ls: list[float], ratio: float | None, nonfinite: bool) -> tuple[bool, float | None]:
+    """(the loss recovered and stayed down, the largest late loss / first loss)."""
+    if nonfinite or len(ls) < 4 or ls[0] <= 0:
+        return False, None
+    late = max(ls[len(ls) // 2:]) / ls[0]
+    return bool(ratio is not None and ratio <= SETTLED_RATIO and late < LOSS_SPIKE), late
 
 
 def detect(ev: dict[str, Any]) -> list:
@@ -25,26 +49,38 @@ def detect(ev: dict[str, Any]) -> list:
         return []
     meds = [median(g) for g in rel if g]
     meds = [m for m in meds if m is not None]
-    if not meds:
+    if not meds:  # nothing measured after the first step: no regime to judge (a NaN at step 1 is not the LR's)
         return []
     top = max(meds)
     peak = max(max(g) for g in group_rel_updates(ev) if g)
     ls = losses(ev)
     raw = ev.get("losses", [])
-    nonfinite = any(x is None or (isinstance(x, float) and not math.isfinite(x)) for x in raw)
+    any_nonfinite = any(x is None or (isinstance(x, float) and not math.isfinite(x)) for x in raw)
+    before = instability_before(ev, first_nonfinite_step(ev)) if any_nonfinite else None
+    # a NaN counts against the LR only when large steps / a loss spike led into it (_common: causal precedence)
+    nonfinite = bool(before and before["unstable"])
     of = ev.get("overfit") or {}
     ratio = of.get("ratio")
-    spike = len(ls) > 2 and ls[0] > 0 and max(ls[1:]) >= LOSS_SPIKE * ls[0]
+    jump = max(ls[1:]) / ls[0] if len(ls) > 2 and ls[0] > 0 else None
+    spike = jump is not None and jump >= LOSS_SPIKE
+    lrs = [g.get("lr") for g in (ev.get("steps") or [{}])[0].get("groups", [])]
     if peak >= REL_UPDATE_PEAK and (spike or nonfinite):
-        lrs = [g.get("lr") for g in (ev.get("steps") or [{}])[0].get("groups", [])]
-        return [finding("lr-too-high", "error", 0.9,
+        settled, late = _settled(ls, ratio, any_nonfinite)
+        blowup = jump is not None and jump >= LOSS_BLOWUP
+        sev = "warning" if settled and not blowup else "error"
+        what = ("the loss turned non-finite" if nonfinite else f"the loss jumped to {jump:.3g}x its start")
+        tail = (", then recovered and stayed down (the LR is at the edge of stability: a warm-up or a slightly "
+                "lower LR removes the spike)." if sev == "warning" else
+                ": the learning rate is too high for this model (try 10x smaller, or warm up).")
+        return [finding("lr-too-high", sev, 0.9 if sev == "error" else 0.4,
                         f"A single step moved the weights by {peak:.2g} of their norm (a healthy ratio is ~1e-3) and "
-                        + ("the loss turned non-finite" if nonfinite else
-                           f"the loss jumped to {max(ls[1:]) / ls[0]:.3g}x its start")
-                        + ": the learning rate is too high for this model (try 10x smaller, or warm up).",
+                        + what + tail,
                         peak_rel_update=round(peak, 6), median_rel_update=round(top, 6), guideline=1e-3, lr=lrs,
-                        loss_spike=round(max(ls[1:]) / ls[0], 4) if len(ls) > 1 and ls[0] > 0 else None,
-                        nonfinite=nonfinite)]
+                        loss_spike=round(jump, 4) if jump is not None else None, nonfinite=nonfinite,
+                        loss_ratio=ratio, late_loss_over_start=round(late, 4) if late is not None else None,
+                        settled=settled, thresholds={"peak": REL_UPDATE_PEAK, "spike": LOSS_SPIKE,
+                                                     "blowup": LOSS_BLOWUP, "settled_ratio": SETTLED_RATIO},
+                        before_nonfinite=before)]
     if top < REL_UPDATE_HIGH:
         return []
     # oscillation: the loss goes up on many steps even though the batch is fixed
@@ -54,10 +90,9 @@ def detect(ev: dict[str, Any]) -> list:
     rising = ratio is not None and ratio > LOSS_RISE
     if not (nonfinite or rising or (osc and not (ratio is not None and ratio < 0.5))):
         return []
-    lrs = [g.get("lr") for g in (ev.get("steps") or [{}])[0].get("groups", [])]
     return [finding("lr-too-high", "error", 0.9 if (nonfinite or rising) else 0.7,
                     f"Each step changes the weights by {top:.2g} of their norm (a healthy ratio is ~1e-3) and the "
                     + ("loss blows up" if nonfinite else "loss rises" if rising else "loss oscillates")
                     + " on a single batch: lower the learning rate (try 10x smaller).",
                     median_rel_update=round(top, 6), guideline=1e-3, lr=lrs,
-                    loss_ratio=ratio, nonfinite=nonfinite, up_steps=ups)]
+                    loss_ratio=ratio, nonfinite=nonfinite, up_steps=ups, before_nonfinite=before)]

@@ -5,8 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from traintriage.probe.detectors._common import finding
-from traintriage.probe.detectors.lr_too_high import REL_UPDATE_HIGH
+from traintriage.probe.detectors._common import finding, first_nonfinite_step, instability_before
+
+# Confidence when the steps before the NaN were calm (small updates, no loss spike, no gradient growth): the
+# NaN comes from an operation or the data, and this is the first cause (_common.instability_before).
+CONF_OPERATION = 0.9
+# Confidence when an instability (huge update, loss spike, growing gradient) led into the NaN: the NaN is its
+# consequence, and lr-too-high / exploding-gradients, which claim it, rank first.
+CONF_AFTER_INSTABILITY = 0.6
 
 
 def detect(ev: dict[str, Any]) -> list:
@@ -16,15 +22,17 @@ def detect(ev: dict[str, Any]) -> list:
     calls_bad = [c for c in ev.get("loss_calls", []) if "value" in c and c["value"] is None]
     if not bad and not gbad and not calls_bad:
         return []
-    first = bad[0] if bad else (gbad[0] if gbad else calls_bad[0].get("step"))
-    # NaN after a run of huge updates is the LR's doing (lr-too-high ranks first); NaN at step 0 is the
-    # loss or the data (log(0), 0/0, a NaN in the inputs).
-    steps = ev.get("steps", [])
-    prior = [s.get("rel_update") or 0 for s in steps[: max(0, first)]]
-    lr_driven = bool(prior) and max(prior) > REL_UPDATE_HIGH
-    return [finding("non-finite-loss", "error", 0.6 if lr_driven else 0.9,
+    first = first_nonfinite_step(ev)
+    if first is None:
+        first = calls_bad[0].get("step")
+    before = instability_before(ev, first)
+    driven = before["unstable"]
+    return [finding("non-finite-loss", "error", CONF_AFTER_INSTABILITY if driven else CONF_OPERATION,
                     f"The loss/gradient is NaN or inf from step {first} on"
-                    + (" after very large updates." if lr_driven else
-                       ": check log/sqrt/division of values that can reach 0 and NaNs in the data."),
+                    + (" after very large updates / a loss spike." if driven else
+                       ", and the steps before it were calm (small updates, no loss spike, no growing gradient): "
+                       "an operation left its safe range. Check log/sqrt/division of values that can reach 0 "
+                       "(log of a softmax or sigmoid output) and NaNs in the data."),
                     first_bad_step=first, bad_loss_steps=len(bad), bad_grad_steps=len(gbad),
-                    max_rel_update_before=round(max(prior), 6) if prior else None)]
+                    after_instability=driven, before=before,
+                    max_rel_update_before=before.get("max_rel_update"))]
