@@ -11,10 +11,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from traintriage.probe import run_probe
 from traintriage.probe.detectors import (
-    dead_relu, exploding_gradients, lr_too_high, module_gradient_outlier, non_finite_loss, run_detectors,
+    dead_relu,
+    exploding_gradients,
+    lr_too_high,
+    module_gradient_outlier,
+    non_finite_loss,
+    run_detectors,
 )
 from traintriage.probe.detectors._common import first_nonfinite_step, instability_before
 from traintriage.probe.evidence import overfit_summary
@@ -96,7 +100,7 @@ def _spike_curve(late_spike=False, jump=4.0):
     if late_spike:
         ls[30] = 5.0
     rel = [0.05, 0.2, 0.3, 0.2] + [0.02] * 36
-    return _ev([_step(i, x, rel=r) for i, (x, r) in enumerate(zip(ls, rel))])
+    return _ev([_step(i, x, rel=r) for i, (x, r) in enumerate(zip(ls, rel, strict=True))])
 
 
 def test_a_spike_that_settles_is_a_warning():
@@ -119,7 +123,7 @@ def test_a_spike_that_comes_back_or_blows_up_is_an_error():
 def _rnn_like(clipped):
     gns = [5e3, 2e5, 9e4, 3e4] + [200.0] * 20
     ls = [5.0, 700.0, 300.0, 60.0] + [0.6] * 20
-    return _ev([_step(i, x, rel=0.002, gn=g, applied=1.0 if clipped else g) for i, (x, g) in enumerate(zip(ls, gns))])
+    return _ev([_step(i, x, rel=0.002, gn=g, applied=1.0 if clipped else g) for i, (x, g) in enumerate(zip(ls, gns, strict=True))])
 
 
 def test_clipping_that_contains_the_explosion_makes_it_a_warning():

@@ -14,7 +14,12 @@ import math
 from typing import Any
 
 from traintriage.probe.detectors._common import (
-    finding, first_nonfinite_step, group_rel_updates, instability_before, losses, median,
+    finding,
+    first_nonfinite_step,
+    group_rel_updates,
+    instability_before,
+    losses,
+    median,
 )
 
 # CS231n (Karpathy, "Neural Networks Part 3"): the update/weight ratio should be around 1e-3. Thirty
@@ -84,7 +89,7 @@ def detect(ev: dict[str, Any]) -> list:
     if top < REL_UPDATE_HIGH:
         return []
     # oscillation: the loss goes up on many steps even though the batch is fixed
-    ups = sum(1 for a, b in zip(ls, ls[1:]) if b > a)
+    ups = sum(1 for a, b in zip(ls, ls[1:], strict=False) if b > a)
     # only meaningful on a pinned batch: with fresh batches every step the loss wobbles by itself
     osc = bool(ev.get("pinned")) and len(ls) > 4 and ups / (len(ls) - 1) > 0.4
     rising = ratio is not None and ratio > LOSS_RISE
