@@ -9,9 +9,12 @@ Steps: an explicit step/iter/global_step key; else the tqdm counter (epoch * tot
 explicit step seen; else the index of the line among metric lines (noted in `skipped`).
 
 Speed: the file is streamed in blocks (constant memory). The first metric line becomes a *template*
-(its text with the numbers cut out); when a template has a step field, a whole block is matched with one
-regex call and the numbers converted column by column, which is what makes 100+ MB logs cheap. Lines the
-template does not match are parsed one by one.
+(its text with the numbers cut out, a regex). When a template has a step field and numpy is installed, a
+whole block is split into whitespace tokens with numpy, the lines with the template's token layout are
+checked token by token exactly as the regex would (words and keys literal, other digit runs free) and
+their numbers converted column by column (a DFA over byte columns; rows it cannot convert exactly, such as
+nan, go to float()), which is what makes 100+ MB logs cheap. Lines the template does not match are parsed
+one by one. VECTORIZED = False reads every block line by line; both give the same result.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from traintriage.logs.model import LogReadError, Run, RunBuilder
 
 FORMAT = "text"
 
+# False: every block is parsed line by line (the reference behaviour the vectorized path must reproduce)
+VECTORIZED = True
 BLOCK = 8 << 20  # bytes read per block: big enough to amortize regex calls, small enough to stay in cache-ish
 _NUM = rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity)"
 _NUM_FULL = re.compile(rb"(?:" + _NUM + rb")\Z")
@@ -66,14 +71,18 @@ class _Template:
         parts.append(rb"[ \t]*$")
         self.rx = re.compile(b"".join(parts))
         low = [k.lower() for k in self.keys]
-        self.step_idx = next((i for i, k in enumerate(low) if k in STEP_KEYS), None)
+        # the line parser keeps the last step key that converts ("iter 3 step 10": 10): so does the template
+        self.step_idxs = [i for i, k in enumerate(low) if k in STEP_KEYS]
+        self.step_idx = self.step_idxs[-1] if self.step_idxs else None
         self.metric_idx = [i for i, k in enumerate(low) if k not in STEP_KEYS and k not in IGNORE_KEYS]
         self._columnar(line, pairs)
 
     def _columnar(self, line: bytes, pairs: list[tuple[str, int, int, int, int]]) -> None:
-        """Token layout: value tokens (index, literal prefix, literal suffix) and the tokens that must match
-        exactly (any token with a letter - keys, words - or without digits); digit-only tokens (timestamps,
-        counters) may vary. ntok = 0 when the layout cannot be used (a value not inside one token)."""
+        """Token layout, matching what the regex matches token by token: value tokens (index, literal prefix,
+        literal suffix); tokens without digits (words, keys, '|') that must match exactly (check_tok); and
+        tokens with digits outside a key (timestamps, counters) whose digit runs may vary, as in the regex:
+        (index, text, elements), an element a literal byte or -1 for a digit run (pattern_tok). ntok = 0 when the
+        layout cannot be used (a value not inside one token)."""
         self.ntok = 0
         spans = [(m.start(), m.end()) for m in re.finditer(rb"\S+", line)]
         self.val_tok: list[tuple[int, bytes, bytes]] = []
@@ -85,11 +94,28 @@ class _Template:
         used = {k for k, _, _ in self.val_tok}
         if len(used) != len(self.val_tok):
             return
-        self.check_tok = []
+        in_key = set()
+        for _, ks, ke, _, _ in pairs:
+            in_key.update(range(ks, ke))
+        self.check_tok: list[tuple[int, bytes]] = []
+        self.pattern_tok: list[tuple[int, bytes, list[int]]] = []
         for i, (a, b) in enumerate(spans):
-            t = line[a:b]
-            if i not in used and (any(c >= 128 or chr(c).isalpha() for c in t) or not any(48 <= c <= 57 for c in t)):
-                self.check_tok.append((i, t))
+            if i in used:
+                continue
+            elements: list[int] = []
+            for j in range(a, b):
+                c = line[j]
+                if 48 <= c <= 57 and j not in in_key:  # a digit run outside a key, as _literal lets it vary
+                    if not elements or elements[-1] != -1:
+                        elements.append(-1)
+                else:
+                    elements.append(c)
+            # (a literal digit right after a digit run - impossible for _PAIR keys - would make it ambiguous)
+            ambiguous = any(x == -1 and 48 <= y <= 57 for x, y in zip(elements, elements[1:], strict=False))
+            if -1 in elements and not ambiguous:
+                self.pattern_tok.append((i, line[a:b], elements))
+            else:
+                self.check_tok.append((i, line[a:b]))
         self.ntok = len(spans)
 
 
@@ -131,7 +157,7 @@ class _State:
         self.keys: dict[bytes, str] = {}
         self.tqdm_lines = 0
         self.noise: set[bytes] = set()
-        self.np = _numpy()
+        self.np = _numpy() if VECTORIZED else None
 
     def key(self, raw: bytes) -> str:
         k = self.keys.get(raw)
@@ -293,13 +319,13 @@ def _sequential(chunk: bytes, st: _State) -> None:
 
 
 def _from_template(groups: tuple, tpl: _Template, st: _State) -> None:
-    if tpl.step_idx is not None:
+    step = None
+    for i in reversed(tpl.step_idxs):
         try:
-            step = int(float(groups[tpl.step_idx]))
+            step = int(float(groups[i]))
+            break
         except (ValueError, OverflowError):
-            step = None
-    else:
-        step = None
+            continue
     step = _resolve_step(step, st)
     add = st.rb.add
     for i in tpl.metric_idx:
@@ -308,78 +334,184 @@ def _from_template(groups: tuple, tpl: _Template, st: _State) -> None:
 
 # --- vectorized block path ---------------------------------------------------------------------------------
 
-_PAD = b"\0" * 64  # so gathers past a token's end (masked out) never leave the buffer
 _MAX_NUM = 24  # longer number tokens are converted one by one
-_P10F = [10.0**i for i in range(23)]  # exact doubles
-_P10I = [10**i for i in range(19)]
 _TWO53 = 1 << 53
-_WS: dict[str, object] = {}
+_NP: dict[str, object] = {}
+
+# A DFA for the finite numbers of _NUM, [-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?, stepped on raw bytes; the
+# bytes after a number are set to b" " (never inside a whitespace token), which ends it. nan / inf / anything
+# else ends in _DEAD and is left to the one-by-one conversion.
+_START, _SIGN, _INT, _DOT1, _DOT0, _FRAC, _EXP, _XSIGN, _XDIG, _DEAD, _OK = range(11)
+_MOVES = {
+    _START: {"d": _INT, ".": _DOT0, "+-": _SIGN},
+    _SIGN: {"d": _INT, ".": _DOT0},
+    _INT: {"d": _INT, ".": _DOT1, "eE": _EXP, " ": _OK},
+    _DOT1: {"d": _FRAC, "eE": _EXP, " ": _OK},  # '1.' and '1.e5' are numbers
+    _DOT0: {"d": _FRAC},
+    _FRAC: {"d": _FRAC, "eE": _EXP, " ": _OK},
+    _EXP: {"d": _XDIG, "+-": _XSIGN},
+    _XSIGN: {"d": _XDIG},
+    _XDIG: {"d": _XDIG, " ": _OK},
+    _OK: {" ": _OK},
+}
 
 
-def _ws_table(np):
-    t = _WS.get("ws")
-    if t is None:
-        t = np.zeros(256, bool)
-        t[list(b" \t\n\r\x0b\x0c")] = True  # exactly what bytes.split() splits on
-        _WS["ws"] = t
-        _WS["p10f"] = np.array(_P10F)
-        _WS["p10i"] = np.array(_P10I, np.int64)
+def _tables(np) -> dict:
+    t = _NP
+    if not t:
+        tr = np.full((11, 256), _DEAD, np.uint16)
+        for s, moves in _MOVES.items():
+            for chars, to in moves.items():
+                tr[s, list(range(48, 58)) if chars == "d" else list(chars.encode())] = to
+        t["dfa"] = (tr * 256).ravel()  # states premultiplied by 256: state + byte indexes the table
+        t["p10f"] = np.array([10.0**i for i in range(23)])  # exact doubles
     return t
 
 
 def _numbers(np, buf, s, e):
     """Parse the decimal numbers buf[s:e] (one per row) in bulk.
 
-    Returns (values, exact, ints, is_int): exact rows got the correctly rounded double of the text -
-    mantissa < 2**53 and |exponent| <= 22 make m * 10**k (or m / 10**-k) a single rounding of exact
-    operands, the same result float() gives; is_int rows are plain digit runs (< 2**53) whose integer is
-    `ints`. Other rows (nan, inf, very long or odd text) are left to the caller."""
+    Returns (values, exact, ints, is_int): exact rows match _NUM's finite form and got the correctly rounded
+    double of the text - mantissa < 2**53 and |exponent| <= 22 make m * 10**k (or m / 10**-k) a single
+    rounding of exact operands, the same result float() gives; is_int rows are plain (signed) digit runs
+    < 2**53 whose integer is `ints`. Other rows (nan, inf, very long or odd text) are left to the caller.
+    The bytes are read column by column (byte j of every row at once) through a DFA, accumulating the
+    mantissa and exponent digits (Horner), so the cost is a few array operations per byte position."""
+    t = _tables(np)
+    dfa = t["dfa"]
     n = len(s)
-    p10f, p10i = _WS["p10f"], _WS["p10i"]
     L = e - s
     W = min(int(L.max()), _MAX_NUM) if n else 1
     cols = np.arange(W)
-    M = buf[s[:, None] + cols]
-    inside = cols < L[:, None]
-    c0 = M[:, 0]
-    neg = c0 == 45
-    sg = neg | (c0 == 43)
-    d = M - np.uint8(48)
-    isd = (d < 10) & inside
-    isdot = (M == 46) & inside
-    ise = ((M | np.uint8(32)) == 101) & inside
-    has_e = ise.any(1)
-    epos = np.where(has_e, ise.argmax(1), L)
-    in_m = (cols >= sg[:, None]) & (cols < epos[:, None])
-    mdig = isd & in_m
-    mdot = isdot & in_m
-    nmd = mdig.sum(1)
-    has_dot = mdot.any(1)
-    valid = (L <= _MAX_NUM) & (nmd >= 1) & (nmd <= 18) & (mdot.sum(1) <= 1) & ((mdig | mdot) == in_m).all(1)
-    dpos = np.where(has_dot, mdot.argmax(1), epos)
-    frac = (mdig & (cols > dpos[:, None])).sum(1)
-    dd = d.astype(np.int64)
-    right = np.minimum(nmd[:, None] - np.cumsum(mdig, 1), 18)  # mantissa digits to the right of each column
-    m = np.where(mdig, dd * p10i[right], 0).sum(1)
-    k = -frac
-    if has_e.any():
-        in_x = inside & (cols > epos[:, None])
-        xc = M[np.arange(n), np.minimum(epos + 1, W - 1)]
-        xsign = has_e & (epos + 1 < L) & ((xc == 45) | (xc == 43))
-        xdig = isd & in_x
-        nxd = xdig.sum(1)
-        valid &= ~has_e | ((nxd >= 1) & (nxd <= 4) & (nxd + xsign == in_x.sum(1)))
-        rx = np.minimum(nxd[:, None] - np.cumsum(xdig, 1), 18)
-        x = np.where(xdig, dd * p10i[rx], 0).sum(1)
-        k = k + np.where(has_e & (xc == 45), -x, x)
-    exact = valid & (m < _TWO53) & (np.abs(k) <= 22)
-    p = p10f[np.minimum(np.abs(k), 22)]
+    M = buf[cols[:, None] + s[None, :]]  # W x n: byte j of every row is contiguous
+    M[cols[:, None] >= L[None, :]] = 32
+    state = np.zeros(n, np.uint16)
+    m = np.zeros(n, np.int64)  # mantissa digits, as an integer
+    nmd = np.zeros(n, np.uint8)
+    nfrac = np.zeros(n, np.uint8)
+    has_e = bool(((M | np.uint8(32)) == 101).any())
+    if has_e:
+        x = np.zeros(n, np.int64)
+        nxd = np.zeros(n, np.uint8)
+        xneg = np.zeros(n, bool)
+    s_int, s_frac, s_xsign, s_xdig = _INT << 8, _FRAC << 8, _XSIGN << 8, _XDIG << 8
+    for j in range(W):
+        c = M[j]
+        state += c
+        state = dfa[state]
+        fr = state == s_frac
+        md = (state == s_int) | fr
+        d = c - np.uint8(48)
+        m *= md * np.uint8(9) + np.uint8(1)
+        m += d * md
+        nmd += md
+        nfrac += fr
+        if has_e:
+            xd = state == s_xdig
+            x *= xd * np.uint8(9) + np.uint8(1)
+            x += d * xd
+            nxd += xd
+            xneg |= (state == s_xsign) & (c == 45)
+    state += np.uint16(32)  # the end of a W-byte row
+    ok = (dfa[state] == _OK << 8) & (L <= W) & (nmd <= 18) & (m < _TWO53)  # <= 18 digits: m did not wrap
+    neg = M[0] == 45
+    is_int = ok & (nmd + (neg | (M[0] == 43)) == L)
+    ints = np.where(neg, -m, m)
+    k = -nfrac.astype(np.int64)
+    if has_e:
+        ok &= nxd <= 4
+        k += np.where(xneg, -x, x) * (nxd <= 4)  # (x may have wrapped where nxd > 4)
+    ak = np.abs(k)
+    exact = ok & (ak <= 22)
+    p = t["p10f"][np.minimum(ak, 22)]
     mf = m.astype(np.float64)
     vals = np.where(k < 0, mf / p, mf * p)
     vals = np.where(neg, -vals, vals)
-    is_int = valid & ~has_e & ~has_dot & (m < _TWO53)
-    ints = np.where(neg, -m, m)
     return vals, exact, ints, is_int
+
+
+def _pattern_dfa(np, elements: list[int]):
+    """A DFA (table, accepting state) for one token pattern: literal bytes and digit runs (-1), stepped on
+    the token's bytes followed by b" ". States are premultiplied by 256: state + byte indexes the table."""
+    n = len(elements)
+    dead, ok = n + 1, n + 2
+    tr = np.full((n + 3, 256), dead, np.uint16 if n + 3 <= 256 else np.uint32)
+    digits = list(range(48, 58))
+    for i, el in enumerate(elements):
+        tr[i, digits if el == -1 else el] = i + 1
+        if el == -1:
+            tr[i + 1, digits] = i + 1  # the run goes on
+    tr[n, 32] = ok
+    tr[ok, 32] = ok
+    return (tr * 256).ravel(), ok * 256
+
+
+def _pattern_dfa_ok(np, buf, s, e, dfa, cap: int):
+    """Rows whose token buf[s:e] matches the pattern of `dfa` (longer than cap bytes: no)."""
+    table, accept = dfa
+    L = e - s
+    W = min(int(L.max()), cap) if len(s) else 1
+    cols = np.arange(W)
+    M = buf[cols[:, None] + s[None, :]]  # W x n: byte j of every row is contiguous
+    M[cols[:, None] >= L[None, :]] = 32
+    state = np.zeros(len(s), table.dtype)
+    for j in range(W):
+        state += M[j]
+        state = table[state]
+    state += 32
+    return (table[state] == accept) & (L <= W)
+
+
+_SWAR_HI, _SWAR_30, _SWAR_LO, _SWAR_06, _SWAR_10 = (int(b * 8, 16) for b in ("F0", "30", "0F", "06", "10"))
+
+
+class _Pattern:
+    """A token whose digit runs may vary (a timestamp, a counter). Rows with the template token's length are
+    checked position by position, 8 bytes per unaligned load: literal bytes equal, digit positions digits
+    (SWAR: high nibble 3, low nibble + 6 without a carry into 0x10). The rest (other lengths, or digit runs
+    laid out differently) go through the token's DFA, which is exactly the template regex's `_literal`."""
+
+    def __init__(self, np, k: int, text: bytes, elements: list[int]) -> None:
+        self.k, self.n = k, len(text)
+        self.cap = len(text) + 32
+        self.pieces = []
+        for j in range(0, len(text), 8):
+            lm = lv = dm = 0
+            for q, c in enumerate(text[j : j + 8]):
+                if 48 <= c <= 57:
+                    dm |= 0xFF << 8 * q
+                else:
+                    lm |= 0xFF << 8 * q
+                    lv |= c << 8 * q
+            u = np.uint64
+            self.pieces.append((j, u(lm), u(lv), u(dm), u(_SWAR_HI & dm), u(_SWAR_30 & dm), u(_SWAR_LO & dm),
+                                u(_SWAR_06 & dm), u(_SWAR_10 & dm)))
+        self.dfa = _pattern_dfa(np, elements)
+
+    def match(self, np, buf, u64, s, e, ok):
+        """ok &= rows whose token buf[s:e] matches."""
+        pos = (e - s) == self.n
+        for j, lm, lv, dm, hi, x30, lo, x06, x10 in self.pieces:
+            g = u64[s + j] if j else u64[s]
+            pos &= (g & lm) == lv
+            if dm:
+                pos &= (g & hi) == x30
+                pos &= ((g & lo) + x06) & x10 == 0
+        redo = np.flatnonzero(ok & ~pos)  # (rows with ok and pos stay ok)
+        if len(redo):
+            ok[redo] = _pattern_dfa_ok(np, buf, s[redo], e[redo], self.dfa, self.cap)
+
+
+def _probes(tpl: _Template) -> list:
+    """The template's literal bytes in pieces of up to 8: (token, from its end?, offset, bytes)."""
+    pr = tpl.__dict__.get("_probes")
+    if pr is None:
+        parts = [(k, False, 0, text) for k, text in tpl.check_tok]
+        for k, pre, suf in tpl.val_tok:
+            parts += [(k, False, 0, pre), (k, True, -len(suf), suf)]
+        pr = tpl._probes = [(k, at_end, off + j, text[j : j + 8]) for k, at_end, off, text in parts
+                            for j in range(0, len(text), 8)]
+    return pr
 
 
 def _fast(chunk: bytes, tpl: _Template, st: _State) -> None:
@@ -387,39 +519,63 @@ def _fast(chunk: bytes, tpl: _Template, st: _State) -> None:
     into columns and converted with numpy; the other lines are parsed one by one (known non-metric shapes
     skipped) and merged back in line order."""
     np = st.np
-    ws = _ws_table(np)
     nb = len(chunk)
     if not chunk.endswith(b"\n"):
         chunk += b"\n"
         nb += 1
-    buf = np.frombuffer(chunk + _PAD, np.uint8)
+    probes = _probes(tpl)
+    patterns = tpl.__dict__.get("_patterns")
+    if patterns is None:
+        patterns = tpl._patterns = [_Pattern(np, k, t, el) for k, t, el in tpl.pattern_tok]
+    longest = max([len(t) for _, t in tpl.check_tok] + [len(p) + len(q) for _, p, q in tpl.val_tok]
+                  + [p.cap for p in patterns] + [_MAX_NUM])
+    padded = chunk + b"\0" * (longest + 16)  # gathers past a token's end (masked out) stay in the buffer
+    buf = np.frombuffer(padded, np.uint8)
+    u64 = np.ndarray((nb + longest + 8,), "<u8", padded, 0, (1,))  # u64[i]: the 8 bytes from i, unaligned
     body = buf[:nb]
-    isws = ws[body]
-    bounds = np.flatnonzero(isws[1:] != isws[:-1]) + 1
-    if not isws[0]:
-        bounds = np.concatenate((np.zeros(1, bounds.dtype), bounds))
-    starts, ends = bounds[0::2], bounds[1::2]  # the chunk ends with '\n': every token has an end
+    isws = (body == 32) | ((body - np.uint8(9)) < 5)  # exactly what bytes.split() splits on: b" \t\n\v\f\r"
+    edge = np.empty(nb, bool)
+    edge[0] = not isws[0]
+    np.not_equal(isws[1:], isws[:-1], out=edge[1:])
+    bounds = np.flatnonzero(edge)  # token i is bounds[2i]:bounds[2i+1]; the chunk ends with '\n', so it ends
     nl = np.flatnonzero(body == 10)
     lstart = np.concatenate((np.zeros(1, nl.dtype), nl[:-1] + 1))
-    first = np.searchsorted(starts, lstart)
-    cnt = np.diff(np.append(first, len(starts)))
-    T = tpl.ntok
-    cand = np.flatnonzero(cnt == T)
+    first = np.searchsorted(bounds, lstart)  # 2 x index of the line's first token (bounds before it come in pairs)
+    cnt = np.diff(np.append(first, len(bounds)))  # 2 x tokens per line
+    cand = np.flatnonzero(cnt == 2 * tpl.ntok)
     f = first[cand]
+    tok_s, tok_e = {}, {}
+
+    def tok_start(k):
+        if k not in tok_s:
+            tok_s[k] = bounds[f + 2 * k]
+        return tok_s[k]
+
+    def tok_end(k):
+        if k not in tok_e:
+            tok_e[k] = bounds[f + (2 * k + 1)]
+        return tok_e[k]
+
     ok = np.ones(len(cand), bool)
     for k, text in tpl.check_tok:
-        s = starts[f + k]
-        ok &= (ends[f + k] - s) == len(text)
-        for j, c in enumerate(text):
-            ok &= buf[s + j] == c
+        ok &= (tok_end(k) - tok_start(k)) == len(text)
+    for k, at_end, off, text in probes:
+        base = tok_end(k) if at_end else tok_start(k)
+        if off < 0:  # a suffix of a too-short token may start before the buffer: clipped (that row fails below)
+            base = np.maximum(base + off, 0)
+        elif off:
+            base = base + off
+        if len(text) <= 3:  # short pieces byte by byte; longer ones as one unaligned 8-byte load
+            for j, c in enumerate(text):
+                ok &= (buf[base + j] if j else buf[base]) == c
+        else:
+            mask = (1 << 8 * len(text)) - 1
+            ok &= (u64[base] & np.uint64(mask)) == np.uint64(int.from_bytes(text, "little"))
+    for pat in patterns:  # timestamps and the like: literal bytes, digit runs that may vary
+        pat.match(np, buf, u64, tok_start(pat.k), tok_end(pat.k), ok)
     spans = []
     for k, pre, suf in tpl.val_tok:
-        s, e = starts[f + k], ends[f + k]
-        for j, c in enumerate(pre):
-            ok &= buf[s + j] == c
-        for j, c in enumerate(suf):
-            ok &= buf[e - len(suf) + j] == c
-        s, e = s + len(pre), e - len(suf)
+        s, e = tok_start(k) + len(pre), tok_end(k) - len(suf)
         ok &= e > s
         spans.append((s, e))
     sel = np.flatnonzero(ok)
@@ -453,6 +609,7 @@ def _fast(chunk: bytes, tpl: _Template, st: _State) -> None:
     taken[li] = True
     rest = np.flatnonzero(~taken & (cnt > 0)).tolist()
     extra: dict[str, tuple[list, list, list]] = {}
+    repeats: set[str] = set()  # keys printed by progress bars
     last_i, last_step = -1, None  # the latest step-bearing line among the others
     n_other = 0
     if rest:
@@ -470,7 +627,6 @@ def _fast(chunk: bytes, tpl: _Template, st: _State) -> None:
                 return line_of(i).translate(_DIGITS_TO_0)
 
         if not seen.issuperset(map(shape_of, rest)):
-            series = st.rb.series
             for i in rest:
                 shape = shape_of(i)
                 if shape in seen:
@@ -504,7 +660,7 @@ def _fast(chunk: bytes, tpl: _Template, st: _State) -> None:
                     ent[1].append(step)
                     ent[2].append(float(v))
                     if tqdm:
-                        series(key).expect_repeats = True
+                        repeats.add(key)
                 if tqdm:
                     st.tqdm_lines += 1
                 else:
@@ -517,18 +673,33 @@ def _fast(chunk: bytes, tpl: _Template, st: _State) -> None:
     elif last_step is not None:
         st.last_step = last_step
 
-    # Template columns, merged in line order with the same metrics from other lines.
+    # Template columns, merged in line order with the same metrics from other lines. A key printed twice
+    # on a line ("lr 1e-3 | lr 1e-4": two param groups) gets its values line by line, in line order.
     series = st.rb.series
+    by_key: dict[str, list[int]] = {}
     for i in tpl.metric_idx:
-        key = tpl.keys[i]
-        vals = columns[i] if len(li) else np.zeros(0)
+        by_key.setdefault(tpl.keys[i], []).append(i)
+    # new metrics are created in the order their first points appear, as line by line (series order, notes)
+    new = [(ent[0][0], n, key) for n, (key, ent) in enumerate(extra.items()) if key not in st.rb.builders]
+    if len(li):
+        new += [(int(li[0]), n, key) for n, key in enumerate(by_key) if key not in st.rb.builders]
+    for _, _, key in sorted(new):
+        series(key)
+    for key in repeats:
+        series(key).expect_repeats = True
+    for key, idx in by_key.items():
+        if len(idx) == 1:
+            kli, ksteps, vals = li, steps, columns[idx[0]] if len(li) else np.zeros(0)
+        else:
+            kli, ksteps = np.repeat(li, len(idx)), np.repeat(steps, len(idx))
+            vals = np.stack([columns[i] for i in idx], axis=1).ravel() if len(li) else np.zeros(0)
         ent = extra.pop(key, None)
         if ent is not None:
-            order = np.argsort(np.concatenate((li, np.array(ent[0], np.int64))), kind="stable")
-            _extend(series(key), np.concatenate((steps, np.array(ent[1], np.int64)))[order],
+            order = np.argsort(np.concatenate((kli, np.array(ent[0], np.int64))), kind="stable")
+            _extend(series(key), np.concatenate((ksteps, np.array(ent[1], np.int64)))[order],
                     np.concatenate((vals, np.array(ent[2], np.float64)))[order])
         elif len(li):
-            _extend(series(key), steps, vals)
+            _extend(series(key), ksteps, vals)
     for key, (_, ss, vv) in extra.items():
         series(key).extend(ss, vv)
 
