@@ -97,7 +97,7 @@ def _bug(id_):
     calls = {
         "double-softmax": {"fn": "cross_entropy", "num_classes": 5, "input_min": 0.01, "input_max": 0.6, "rowsum_dev": 1e-7},
         "sigmoid-bceloss": {"fn": "binary_cross_entropy_with_logits", "input_min": 0.2, "input_max": 0.9,
-                            "target_min": 0.0, "target_max": 1.0},
+                            "target_min": 0.0, "target_max": 1.0, "producer": "Sigmoid"},
         "nll-without-log-softmax": {"fn": "nll_loss", "num_classes": 5, "input_min": -2.0, "input_max": 3.0,
                                     "logsumexp_absmax": 3.5, "rowsum_dev": 2.0},
         "ce-target-form": {"fn": "cross_entropy", "num_classes": 5, "input_min": -1.0, "input_max": 1.0, "rowsum_dev": 1.0,

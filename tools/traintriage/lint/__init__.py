@@ -21,6 +21,7 @@ from traintriage.lint.rules import (
     eval_never_called,
     frozen_after_optimizer,
     grad_accum,
+    loss_reduce_order,
     loss_rewrapped,
     missing_zero_grad,
     nll_input,
@@ -62,6 +63,7 @@ RULES: list[ModuleType] = [
     frozen_after_optimizer,  # requires_grad=False after the optimizer is built
     strict_false,  # load_state_dict(strict=False), result discarded
     ce_target_form,  # F.one_hot(...) long targets into CrossEntropyLoss
+    loss_reduce_order,  # (pred - y).mean() ** 2, sqrt(((a - b) ** 2).sum())
 ]
 
 

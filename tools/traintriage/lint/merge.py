@@ -30,6 +30,7 @@ FAMILY = {
     "sigmoid-bceloss": "loss",
     "ce-target-form": "loss",
     "nll-without-log-softmax": "loss",
+    "wrong-loss-formula": "loss",
     "frozen-param-in-optimizer": "finetune",
     "state-dict-shape-mismatch": "finetune",
 }
@@ -39,6 +40,8 @@ MEASURED = {
     "sigmoid-bceloss": "the loss on one repeated batch fell as it cannot through a doubled sigmoid",
     "nll-without-log-softmax": "NLL on one repeated batch fell, so the inputs behave as log-probabilities",
     "ce-target-form": "cross-entropy ran and fell on one repeated batch",
+    "wrong-loss-formula": "the loss's gradient on the model's output was per sample (no batch-mean coupling, "
+    "no per-sample norm) and the loss fell on one repeated batch",
     "params-not-in-optimizer": "the parameters that received gradients were updated by the optimizer",
     "loss-detached": "the loss had a graph: parameters received gradients and the loss fell",
     "step-order": "optimizer steps applied non-zero gradients and the loss fell",

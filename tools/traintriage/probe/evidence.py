@@ -5,7 +5,7 @@ JSON: tests can build one by hand. Keys (all optional except mode/status):
 
     mode, status (stopped|finished|exit|crashed|timeout|cancelled|no-end), exit_code, crash,
     roots, optimizers, steps (primary optimizer), steps_all, losses, loss_calls, acts, inputs,
-    backwards, params, schedulers, bn, evalfwd, loaders, manual, end, overfit, pinned
+    backwards, params, schedulers, bn, evalfwd, loaders, manual, end, overfit, pinned, lossgrad
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ def build_evidence(raw: dict[str, Any]) -> dict[str, Any]:
         "loaders": loaders,
         "manual": manual,
         "harness_errors": by.get("harness-error", []),
+        "lossgrad": by.get("lossgrad", []),
     }
     ev["pinned"] = ev["mode"] == "overfit" and any(ld.get("batches", 0) > 0 for ld in loaders)
     ev["overfit"] = overfit_summary(ev)

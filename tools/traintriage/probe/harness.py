@@ -157,6 +157,9 @@ class Recorder:
         self.loaders: dict[int, dict[str, Any]] = {}
         self.input_fps: list[Any] = []
         self.last_input: Any = None
+        self.last_out: Any = None  # the last root module's output that carries a graph (wrong-loss-formula)
+        self.lossgrad_done = 0  # backward passes whose output-to-loss gradient was measured
+        self.lossgrad_tries = 0
         self.first_input: dict[str, Any] | None = None  # first model input traced to a DataLoader batch
         self.last_embed: Any = None  # (token ids, embedding output) of the last nn.Embedding on [batch, time] ids
         self.future_checks = 0
@@ -237,6 +240,9 @@ class Recorder:
         self.depth = max(0, self.depth - 1)
         import torch.nn as nn
 
+        if self.depth == 0 and self._lossgrad_wanted() and not isinstance(module, _loss_cls()):
+            o = _first_tensor(out)
+            self.last_out = o if o is not None and o.requires_grad and o.is_floating_point() else None
         if self.ef_pending is not None and self.depth == 0 and self.ef_pending[0] == id(module):
             self._eval_forward_done()
 
@@ -468,6 +474,8 @@ class Recorder:
                                   "is_leaf": bool(t.is_leaf), "numel": int(t.numel()),
                                   "grad_fn": type(t.grad_fn).__name__ if t.grad_fn is not None else None}
                 self.emit("backward", n=self.n_backward, step=self.n_steps, **self.loss_meta)
+            if self.last_out is not None and self._lossgrad_wanted() and t.numel() == 1 and t.requires_grad:
+                self._loss_grad_check(t)
         self._refresh_tracked()
         if self.bwd_since_step == 0 and self.n_steps_all > 0:
             # First backward of a new step: gradients left over from the last step mean nobody zeroed them.
@@ -476,6 +484,70 @@ class Recorder:
                 self.pre_bwd_norm = torch.stack([g.float() for g in torch._foreach_norm(left)]).norm()
             else:
                 self.pre_bwd_norm = None
+
+    def _lossgrad_wanted(self) -> bool:
+        return self.lossgrad_done < LOSSGRAD_CHECKS and self.lossgrad_tries < LOSSGRAD_TRIES
+
+    def _loss_grad_check(self, loss: Any) -> None:
+        """How the loss responds to the model's output (wrong-loss-formula): d(loss)/d(out) per sample, and
+        the change of every sample's gradient when one output element of sample 0 moves (a Hessian-vector product).
+        A per-sample loss (MSE, L1, CE) leaves the other samples' gradients alone; a loss of the batch-mean
+        error gives every sample the same gradient and moves them all together. Graph kept for the real backward."""
+        import torch
+
+        out, self.last_out = self.last_out, None
+        self.lossgrad_tries += 1
+        if out.dim() < 1 or out.shape[0] < LOSSGRAD_MIN_BATCH or out.numel() > LOSSGRAD_MAX_ELEMS:
+            return
+        rec: dict[str, Any] = {"step": self.n_steps, "n": self.n_backward, "shape": list(out.shape)}
+        try:
+            with torch.enable_grad():
+                try:
+                    (g,) = torch.autograd.grad(loss, out, retain_graph=True, create_graph=True, allow_unused=True)
+                except RuntimeError:  # an op between output and loss without double backward: first order only
+                    (g,) = torch.autograd.grad(loss, out, retain_graph=True, allow_unused=True)
+                if g is None:
+                    return  # the loss does not use this output
+                self.lossgrad_done += 1
+                rec.update(_grad_structure(out, g))
+                if g.requires_grad and rec.get("grad_max_row_norm"):
+                    v = torch.zeros_like(out)
+                    v.view(-1)[0] = 1.0  # one element of sample 0 (a whole row would vanish for shift-invariant CE)
+                    (h,) = torch.autograd.grad(g, out, grad_outputs=v, retain_graph=True, allow_unused=True)
+                    if h is not None:
+                        hn = h.detach().float().reshape(out.shape[0], -1).norm(dim=1).tolist()
+                        own, others = hn[0], sum(hn[1:]) / (len(hn) - 1)
+                        rec.update(hvp_own=_finite(own), hvp_others=_finite(others),
+                                   coupling=_finite(others / own) if own > 0 else None)
+            rec["loss"] = _finite(float(loss.detach()))
+            t = self._batch_target(out)
+            if t is not None:  # the handbook's reference: the library losses on the same output and target
+                with torch.no_grad():
+                    d = out.detach().float().reshape(t.shape) - t.to(out.device).float()
+                    v = _tolist([(d * d).mean(), d.abs().mean()])
+                rec.update(target_shape=list(t.shape), ref_mse=_finite(v[0]), ref_l1=_finite(v[1]))
+        except Exception as e:  # noqa: BLE001 - measurement must never break the user's run
+            rec["error"] = f"{type(e).__name__}: {e}"[:300]
+        self.emit("lossgrad", **rec)
+
+    def _batch_target(self, out: Any) -> Any:
+        """The target of a hand-written loss, when the model's input came from a DataLoader batch: the one
+        other floating tensor of that batch with as many elements (and rows) as the output; else None."""
+        x = self.last_input
+        if x is None or not self.loaders or not _is_tensor(x):
+            return None
+        xptr = x.untyped_storage().data_ptr()
+        for info in self.loaders.values():
+            recent = [(ref(), n) for ref, n in info.get("_recent", [])]  # batch tensors handed out lately
+            batch = next((n for t, n in reversed(recent) if t is not None and t.device == x.device
+                          and t.untyped_storage().data_ptr() == xptr), None)
+            if batch is None:
+                continue
+            cands = [t for t, n in recent if t is not None and n == batch and t.is_floating_point() and t.dim() >= 1
+                     and t.untyped_storage().data_ptr() != xptr and t.numel() == out.numel()
+                     and t.shape[0] == out.shape[0]]
+            return cands[0] if len(cands) == 1 else None
+        return None
 
     def after_backward(self) -> None:
         import torch
@@ -1010,6 +1082,66 @@ def _json_default(o: Any) -> Any:
 
 
 # -------------------------------------------------------------------- loss-input statistics
+# Autograd nodes that only move, select or re-type values: a loss input's producer is looked up through them
+# (squeeze(-1), view, [:, 0], .float() leave a sigmoid's output a sigmoid's output).
+PASS_THROUGH_OPS = {"Squeeze", "Unsqueeze", "View", "UnsafeView", "Reshape", "ReshapeAlias", "Select", "Slice",
+                    "Expand", "Permute", "Transpose", "T", "Clone", "ToCopy", "Alias", "Index", "Contiguous"}
+# How many pass-through nodes are followed before giving up (a bounded walk).
+PRODUCER_DEPTH = 8
+
+
+def _producer(t: Any) -> str | None:
+    """The op that computed `t` (its autograd node without the Backward suffix), through pass-through ops:
+    'Sigmoid', 'Addmm', 'Softmax', ... None for a tensor without a graph."""
+    node = getattr(t, "grad_fn", None)
+    for _ in range(PRODUCER_DEPTH):
+        if node is None:
+            return None
+        name = type(node).__name__
+        name = name[:name.rfind("Backward")] if "Backward" in name else name
+        nxt = [f for f, _ in node.next_functions if f is not None]
+        if name not in PASS_THROUGH_OPS or len(nxt) != 1:
+            return name
+        node = nxt[0]
+    return None
+
+
+# The model's output reaching a loss is analysed on the first backward passes only (the loss's structure does
+# not change between steps): d(loss)/d(output) plus one Hessian-vector product, on the output-to-loss part of
+# the graph only. Outputs larger than this (LM logits) are skipped: the formula bugs this looks for are in
+# hand-written regression losses, and the extra copies would cost memory.
+LOSSGRAD_CHECKS = 2
+# Backward passes tried at most (an output the loss does not use, a batch too small): the check stays bounded.
+LOSSGRAD_TRIES = 8
+LOSSGRAD_MAX_ELEMS = 1 << 22
+LOSSGRAD_MIN_BATCH = 4
+
+
+def _grad_structure(out: Any, g: Any) -> dict[str, Any]:
+    """Per-sample structure of d(loss)/d(out), rows = dim 0 (the batch)."""
+    import torch
+
+    with torch.no_grad():
+        b = out.shape[0]
+        gr = g.detach().float().reshape(b, -1)
+        o = out.detach().float().reshape(b, -1)
+        rn = gr.norm(dim=1)
+        spread = (gr - gr.mean(0, keepdim=True)).norm(dim=1).max()
+        a = gr.abs()
+        am = a.mean(1)
+        ok = am > 0
+        elem_cv = (a[ok].std(1) / am[ok]).mean() if gr.shape[1] > 1 and bool(ok.any()) else torch.zeros(())
+        v = _tolist([rn.max(), rn.mean(), rn.std() / rn.mean().clamp_min(1e-30), spread, elem_cv, a.mean(),
+                     (o - o.mean(0, keepdim=True)).norm(dim=1).mean(), o.norm(dim=1).mean()])
+    rec: dict[str, Any] = {"batch": int(b), "features": int(gr.shape[1]), "grad_max_row_norm": _finite(v[0]),
+                           "grad_row_norm_mean": _finite(v[1]), "out_spread": _finite(v[6]),
+                           "out_row_norm": _finite(v[7])}
+    if v[0] and math.isfinite(v[0]) and v[0] > 0:
+        rec.update(grad_row_norm_cv=_finite(v[2]), grad_row_spread=_finite(v[3] / v[0]),
+                   grad_elem_cv=_finite(v[4]) if gr.shape[1] > 1 else None, grad_elem_absmean=_finite(v[5]))
+    return rec
+
+
 def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     import torch
 
@@ -1018,7 +1150,7 @@ def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[
         t = target.detach()
         rec: dict[str, Any] = {"input_shape": list(x.shape), "target_shape": list(t.shape),
                                "input_dtype": str(x.dtype), "target_dtype": str(t.dtype),
-                               "target_float": t.is_floating_point()}
+                               "target_float": t.is_floating_point(), "producer": _producer(inp)}
         xf = x.float()
         if fn in ("cross_entropy", "nll_loss") and x.dim() >= 1:
             cdim = 1 if x.dim() >= 2 else 0
@@ -1072,6 +1204,13 @@ def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[
             rec.update(target_min=float(tv.min()), target_max=float(tv.max()), target_mean=float(tv.mean()))
             if t.shape != x.shape:
                 rec["shape_mismatch"] = True
+            elif fn == "binary_cross_entropy":
+                # BCELoss clamps log(p) at -100: an element at exactly 0 or 1 on the wrong side of its target adds
+                # the clamped loss 100 and no gradient (PyTorch docs, BCELoss)
+                bound = (xf >= 1) | (xf <= 0)
+                wrong = ((xf >= 1) & (tv < 0.5)) | ((xf <= 0) & (tv > 0.5))
+                v = _tolist([bound.float().mean(), wrong.float().mean()])
+                rec.update(at_bound_frac=_finite(v[0]), clamped_wrong_frac=_finite(v[1]))
         else:  # regression losses
             tv = t.float().reshape(-1)[:STAT_MAX_ELEMS]
             v = _tolist([tv.mean(), tv.std() if tv.numel() > 1 else tv.sum() * 0, tv.abs().max(),
