@@ -8,11 +8,8 @@ report.sort_findings (unnormalized inputs before the lr-too-high / dead-relu the
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
-
+from scriptfiles import write_script
 from traintriage.probe import run_probe
 from traintriage.probe.detectors import class_imbalance_collapse, run_detectors
 from traintriage.report import Finding, sort_findings
@@ -20,10 +17,7 @@ from traintriage.report import Finding, sort_findings
 STEPS = 20
 
 
-def _write(tmp_path: Path, name: str, src: str) -> Path:
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(src), encoding="utf-8")
-    return p
+_write = write_script
 
 
 def _errors(rep):

@@ -7,10 +7,10 @@ in a child process, each bug against its fixed twin.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from scriptfiles import write_script
 from traintriage.probe import run_probe
 from traintriage.probe.detectors import (
     dead_relu,
@@ -199,10 +199,7 @@ def test_output_clamped_at_zero():
 
 
 # ------------------------------------------------------------------ real scripts
-def _write(tmp_path: Path, name: str, src: str) -> Path:
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(src), encoding="utf-8")
-    return p
+_write = write_script
 
 
 RELU_OUT = """

@@ -10,28 +10,19 @@ that look alike (a teacher nobody trains, a no-grad metric in every step, a froz
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
-
+from scriptfiles import error_ids, found, write_script
 from traintriage.probe import run_probe
-from traintriage.probe.detectors import frozen_bn_stats_drift, frozen_param_in_optimizer, wrong_train_eval_mode
+from traintriage.probe.detectors import (
+    frozen_bn_stats_drift,
+    frozen_param_in_optimizer,
+    wrong_train_eval_mode,
+)
 
 STEPS = 20
 
 
-def _script(tmp_path, name, src):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(src), encoding="utf-8")
-    return p
-
-
-def _found(rep, id_, severities=("error", "warning")):
-    return [f for f in rep.findings if f.id == id_ and f.severity in severities]
-
-
-def _errors(rep):
-    return [f.id for f in rep.findings if f.severity == "error"]
+_script, _found, _errors = write_script, found, error_ids
 
 
 # ---------------------------------------------------------------------------------------------------------------

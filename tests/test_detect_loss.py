@@ -16,6 +16,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from scriptfiles import error_ids, found, write_script
 from traintriage.lint import lint_source
 from traintriage.probe import run_probe
 from traintriage.probe.detectors import sigmoid_bceloss, wrong_loss_formula
@@ -23,18 +24,7 @@ from traintriage.probe.detectors import sigmoid_bceloss, wrong_loss_formula
 STEPS = 12
 
 
-def _script(tmp_path, name, src):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(src), encoding="utf-8")
-    return p
-
-
-def _found(rep, id_, severities=("error", "warning")):
-    return [f for f in rep.findings if f.id == id_ and f.severity in severities]
-
-
-def _errors(rep):
-    return [f.id for f in rep.findings if f.severity == "error"]
+_script, _found, _errors = write_script, found, error_ids
 
 
 # ---------------------------------------------------------------------------------------------------------------
