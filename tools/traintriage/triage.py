@@ -87,23 +87,17 @@ def triage_script(
     on_progress: Callable[[int, int, str], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> Report:
-    from pathlib import Path
-
     from traintriage.grads_probe import child_config
-    from traintriage.probe.evidence import build_evidence, build_report
-    from traintriage.probe.runner import run_child
+    from traintriage.probe.runner import probe_with_records
 
     script = str(script)
-    if not Path(script).is_file():
-        raise FileNotFoundError(f"no such script: {script}")
     notes: list[str] = []
     lint_rep = _lint(script, notes)
-    raw = run_child(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,
-                    on_progress=on_progress, cancel=cancel, extra=child_config(steps))
-    probe = build_report(build_evidence(raw), raw)
+    probe, records = probe_with_records(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,
+                                        on_progress=on_progress, cancel=cancel, extra=child_config(steps))
     findings = _merge(lint_rep, probe, notes)
     have = {f.id for f in findings}
-    findings += [f for f in _grads(raw["records"], notes) if f.id not in have]
+    findings += [f for f in _grads(records, notes) if f.id not in have]
     symptoms = list(probe.symptoms)
     metrics: dict[str, Any] = dict(probe.metrics)
     if logs is not None:

@@ -174,6 +174,32 @@ def run_child(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def probe_with_records(
+    script: str | os.PathLike,
+    *,
+    mode: str = "overfit",
+    steps: int = 40,
+    timeout: float = 120.0,
+    args: Sequence[str] = (),
+    cwd: str | os.PathLike | None = None,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Report, list[dict[str, Any]]]:
+    """run_probe, also returning the child's raw evidence records (for callers that switched extra hooks
+    on through `extra`, e.g. triage reading grads_probe's `grads` records from the same run)."""
+    from traintriage.probe.evidence import build_evidence, build_report
+
+    if mode not in ("overfit", "observe"):
+        raise ValueError(f"mode must be 'overfit' or 'observe', not {mode!r}")
+    p = Path(script)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such script: {script}")
+    raw = run_child(p, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
+                    on_progress=on_progress, cancel=cancel, extra=extra)
+    return build_report(build_evidence(raw), raw), raw["records"]
+
+
 def run_probe(
     script: str | os.PathLike,
     *,
@@ -190,14 +216,6 @@ def run_probe(
     mode="overfit" replays the first batch of every DataLoader and disables dropout, then checks that
     the loss falls (Karpathy's "overfit one batch"); mode="observe" changes nothing the script sees.
     """
-    from traintriage.probe.evidence import build_evidence, build_report
-
-    if mode not in ("overfit", "observe"):
-        raise ValueError(f"mode must be 'overfit' or 'observe', not {mode!r}")
-    p = Path(script)
-    if not p.is_file():
-        raise FileNotFoundError(f"no such script: {script}")
-    raw = run_child(p, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
-                    on_progress=on_progress, cancel=cancel)
-    ev = build_evidence(raw)
-    return build_report(ev, raw)
+    report, _records = probe_with_records(script, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
+                                          on_progress=on_progress, cancel=cancel)
+    return report
