@@ -227,6 +227,17 @@ def receiver(call: ast.Call) -> ast.AST | None:
     return call.func.value if isinstance(call.func, ast.Attribute) else None
 
 
+def freezes(node: ast.AST) -> bool:
+    """`x.requires_grad = False` or `x.requires_grad_(False)`."""
+    if isinstance(node, ast.Assign):
+        return any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets) and (
+            isinstance(node.value, ast.Constant) and node.value.value is False
+        )
+    if isinstance(node, ast.Call) and method_name(node) == "requires_grad_":
+        return bool(node.args) and isinstance(node.args[0], ast.Constant) and node.args[0].value is False
+    return False
+
+
 @dataclass
 class Event:
     """One training-relevant call inside a loop body, in source order."""

@@ -12,7 +12,16 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, Event, dotted, scope_events, trained_models
+from traintriage.lint.astutil import (
+    Ctx,
+    Event,
+    dotted,
+    freezes,
+    method_name,
+    receiver,
+    scope_events,
+    trained_models,
+)
 from traintriage.lint.rules._loops import cyclic_after, loop_events
 from traintriage.report import Finding
 
@@ -40,19 +49,14 @@ def _frozen(ctx: Ctx) -> set[str]:
     and `X.requires_grad_(False)`."""
     out: set[str] = set()
     for node in ast.walk(ctx.tree):
-        if isinstance(node, ast.For) and isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Attribute) \
-                and node.iter.func.attr in ("parameters", "named_parameters"):
-            recv = dotted(node.iter.func.value)
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Constant) and sub.value.value is False \
-                        and any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in sub.targets):
-                    if recv:
-                        out.add(recv)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "requires_grad_" \
-                and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value is False:
-            recv = dotted(node.func.value)
-            if recv:
-                out.add(recv)
+        recv = None
+        if isinstance(node, ast.For) and method_name(node.iter) in ("parameters", "named_parameters"):
+            if any(isinstance(sub, ast.Assign) and freezes(sub) for sub in ast.walk(node)):
+                recv = dotted(receiver(node.iter))
+        elif isinstance(node, ast.Call) and freezes(node):
+            recv = dotted(receiver(node))
+        if recv:
+            out.add(recv)
     return out
 
 

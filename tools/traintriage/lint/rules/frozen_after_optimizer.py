@@ -9,23 +9,13 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, backward_lines, filters_requires_grad, method_name, parameters_roots
+from traintriage.lint.astutil import Ctx, backward_lines, filters_requires_grad, freezes, parameters_roots
 from traintriage.report import Finding
 
 RULE = "freeze-after-optimizer"
 CAUSE = "frozen-param-in-optimizer"
 SEVERITY = "warning"
 CONFIDENCE = 0.6
-
-
-def freezes(node: ast.AST) -> bool:
-    if isinstance(node, ast.Assign):
-        return any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets) and (
-            isinstance(node.value, ast.Constant) and node.value.value is False
-        )
-    if isinstance(node, ast.Call) and method_name(node) == "requires_grad_":
-        return bool(node.args) and isinstance(node.args[0], ast.Constant) and node.args[0].value is False
-    return False
 
 
 def check(ctx: Ctx) -> list[Finding]:
