@@ -30,8 +30,9 @@ import fnmatch
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +43,12 @@ from traintriage.report import Report
 CASE_FIELDS = ("expected", "family", "bug", "style", "model")  # required keys of case.yaml
 TOP_K = 3  # the scoreboard's "top-3": how many distinct cause ids of a report are looked at
 HEALTHY_FAMILY = "healthy"
+
+# With several probes at once, each child gets one intra-op thread: torch's default (one thread per core)
+# makes two concurrent children on 2 cores fight over them, 3-5x slower each (measured on the 2-core dev
+# machine, issue 15; torch docs "CPU threading and TorchScript inference" on oversubscription). A value the
+# user already set wins.
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 ScriptKind = Literal["broken", "fixed", "healthy"]
 Tool = Literal["triage", "grads"]
@@ -325,6 +332,19 @@ def _run_one(case: Case, script: str, kind: ScriptKind, steps: int, timeout: flo
     return score(case, script, kind, report, time.perf_counter() - t0)
 
 
+@contextmanager
+def _one_thread_per_child() -> Iterator[None]:
+    """Set THREAD_ENV to 1 for the children started inside (unless already set), then restore."""
+    added = [k for k in THREAD_ENV if k not in os.environ]
+    for k in added:
+        os.environ[k] = "1"
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def run_evals(
     cases_dir: str | os.PathLike | None = None,
     *,
@@ -355,7 +375,7 @@ def run_evals(
         for c, s, k in work:
             done(_run_one(c, s, k, steps, timeout, run))
     else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        with _one_thread_per_child(), ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(_run_one, c, s, k, steps, timeout, run) for c, s, k in work]
             for f in futures:
                 done(f.result())
