@@ -5,12 +5,11 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import resource
 import re
+import resource
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
