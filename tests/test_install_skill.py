@@ -75,9 +75,17 @@ def test_mcp_registration_lines():
 def test_reinstall_replaces_our_copy_but_not_a_foreign_skill(tmp_path, fake_source):
     dest = tmp_path / "skills"
     inst.install("claude", dest=dest, source=fake_source)
-    (dest / "traintriage" / "refs" / "stale.md").write_text("old")
-    inst.install("claude", dest=dest, source=fake_source)  # ours: replaced, stale file gone
-    assert not (dest / "traintriage" / "refs" / "stale.md").exists()
+    (dest / "traintriage" / "refs" / "catalogue" / "loss.md").unlink()  # a file of ours gone: restored
+    inst.install("claude", dest=dest, source=fake_source)
+    assert (dest / "traintriage" / "refs" / "catalogue" / "loss.md").read_text() == "# loss\n"
+    (dest / "traintriage" / "refs" / "catalogue" / "loss.md").write_text("# loss\nmy note\n")
+    (dest / "traintriage" / "refs" / "mine.md").write_text("notes")
+    with pytest.raises(inst.InstallError, match=r"edited or added.*refs/catalogue/loss.md, refs/mine.md"):
+        inst.install("claude", dest=dest, source=fake_source)
+    assert (dest / "traintriage" / "refs" / "mine.md").read_text() == "notes"  # refused: nothing lost
+    inst.install("claude", dest=dest, source=fake_source, force=True)  # --force: replaced, added file gone
+    assert not (dest / "traintriage" / "refs" / "mine.md").exists()
+    assert inst.edited_files(dest / "traintriage") == []
 
     (dest / "traintriage" / "SKILL.md").write_text("---\nname: something-else\ndescription: x\n---\n")
     with pytest.raises(inst.InstallError, match="not a traintriage install"):

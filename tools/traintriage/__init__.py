@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "term", "watch"]
+__all__ = ["__version__", "callbacks", "term", "watch"]
 
 
 def term(name: str, value):  # noqa: ANN001 - a tensor, but torch is not imported here
@@ -28,8 +28,10 @@ def term(name: str, value):  # noqa: ANN001 - a tensor, but torch is not importe
 
 
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562 lazy export: `traintriage.watch` without importing torch here
-    if name in ("watch", "Watcher"):
-        import importlib
+    import importlib
 
+    if name in ("watch", "Watcher"):
         return getattr(importlib.import_module("traintriage.watcher"), name)
+    if name == "callbacks":  # `traintriage.callbacks.TraintriageHFCallback()` after a bare `import traintriage`
+        return importlib.import_module("traintriage.callbacks")
     raise AttributeError(f"module 'traintriage' has no attribute {name!r}")

@@ -26,6 +26,7 @@ COMMANDS = [
     "traintriage.commands.grads_cmds",  # grads
     "traintriage.commands.logs_cmds",  # logs
     "traintriage.commands.eval_cmds",  # eval
+    "traintriage.commands.demo_cmds",  # demo
 ]
 
 

@@ -23,12 +23,14 @@ Skill folders, from each agent's own documentation (looked up 2026; re-check whe
   traintriage serve` (https://geminicli.com/docs/tools/mcp-server/).
 
 The copy is atomic (copied next to the target, then renamed), and an existing folder is replaced only when
-its SKILL.md is ours (`name: traintriage`) or with force=True: a user's own skill of the same name is never
-overwritten by accident.
+its SKILL.md is ours (`name: traintriage`) and nobody edited it since we wrote it (a manifest of sha256 sums,
+MANIFEST, is written with each install; a file that differs from it or was added is an edit), or with
+force=True: a user's own skill, or their notes in ours, are never overwritten by accident.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -53,6 +55,7 @@ AGENTS: dict[str, tuple[str, str]] = {
 }
 
 SERVE = "traintriage serve"
+MANIFEST = ".traintriage-install.json"  # what each installed file's sha256 was, to tell a user's edit from ours
 
 
 class InstallError(RuntimeError):
@@ -119,6 +122,24 @@ def _is_ours(folder: Path) -> bool:
     return bool(m and m.group(1) == SKILL_NAME)
 
 
+def _sums(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder` (but the manifest), keyed by its posix path relative to `folder`."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
+
+
+def edited_files(folder: Path) -> list[str]:
+    """Files of an install that differ from what we wrote (changed or added); [] when untouched.
+
+    An install without a manifest (made before manifests existed) cannot be checked: it counts as untouched.
+    """
+    try:
+        written = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [rel for rel, digest in _sums(folder).items() if written.get(rel) != digest]
+
+
 def copy_skill(source: Path, target: Path, *, force: bool = False) -> int:
     """Copy SKILL.md and refs/ from `source` to `target` (a folder named traintriage), atomically."""
     if target.name != SKILL_NAME:
@@ -127,6 +148,13 @@ def copy_skill(source: Path, target: Path, *, force: bool = False) -> int:
         raise InstallError(
             f"{target} exists and is not a traintriage install; move it away or pass --force to replace it"
         )
+    edited = edited_files(target) if target.exists() and not force else []
+    if edited:
+        shown = ", ".join(edited[:8]) + (f" and {len(edited) - 8} more" if len(edited) > 8 else "")
+        raise InstallError(
+            f"{target} has files edited or added since it was installed ({shown}); "
+            "save them elsewhere or pass --force to replace them"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{SKILL_NAME}-", dir=target.parent))
     try:
@@ -134,7 +162,9 @@ def copy_skill(source: Path, target: Path, *, force: bool = False) -> int:
         staged.mkdir()
         shutil.copy2(source / "SKILL.md", staged / "SKILL.md")
         shutil.copytree(source / "refs", staged / "refs", ignore=shutil.ignore_patterns("__pycache__", ".*"))
-        files = sum(1 for p in staged.rglob("*") if p.is_file())
+        sums = _sums(staged)
+        (staged / MANIFEST).write_text(json.dumps({"files": sums}, indent=1), encoding="utf-8")
+        files = len(sums)
         old = None
         if target.exists():
             old = tmp / "old"

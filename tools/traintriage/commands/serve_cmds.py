@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--project-dir", metavar="DIR", default=".", help="the project folder for --project (default .)"
     )
-    p.add_argument("--force", action="store_true", help="replace an existing install that was not made by us")
+    p.add_argument("--force", action="store_true", help="replace an existing install that is not ours or that was edited since (lists the files otherwise)")
     add_json(p)
     p.set_defaults(func=run_install_skill)
 
