@@ -102,11 +102,14 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
 
 
 def verdict_for(findings: list[Finding], overfit_passed: bool | None) -> Verdict:
-    """DESIGN.md: healthy = no error finding and, when an overfit check ran, it passed."""
+    """The severity policy (refs/triage.md): `broken` needs an error finding, measured evidence that this run is
+    wrong. healthy = no error finding and, when an overfit check ran, it passed. A failed overfit check that no
+    check could charge to a cause is `inconclusive`: it says something is off, not what, and an agent must not
+    "fix" code on it (issue 12: it made a healthy GPT trainer with LR warm-up `broken`)."""
     if any(f.severity == "error" for f in findings):
         return "broken"
     if overfit_passed is False:
-        return "broken"
+        return "inconclusive"
     return "healthy"
 
 

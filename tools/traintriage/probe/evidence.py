@@ -261,7 +261,9 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
         if of:
             chance = f", chance {of['chance_expr']}={of['chance']:.4g} (init/chance {of['init_over_chance']:.2f})" \
                 if of.get("chance") else ""
-            verdict_word = ("passed (slowly, still falling)" if of.get("slow") else "passed") if of["passed"] else "FAILED"
+            # a ratio above the pass line is never called "passed": a slow but steady fall is "still falling"
+            verdict_word = ("not passed yet (still falling steadily)" if of.get("slow") else "passed") \
+                if of["passed"] else "FAILED"
             notes.append(f"overfit-one-batch {verdict_word}: loss {of['initial']:.4g} -> {of['final']:.4g} in "
                          f"{of['steps']} steps (ratio {of['ratio'] if of['ratio'] is None else round(of['ratio'], 3)},"
                          f" pass <= {OVERFIT_PASS_FRACTION}){chance}")
@@ -300,6 +302,9 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
         from traintriage.report import verdict_for
 
         verdict = verdict_for(findings, overfit_passed)
+        if verdict == "inconclusive":
+            notes.append("inconclusive: the overfit-one-batch check failed but no check could name a cause; the "
+                         "flat-loss symptom lists the candidates to test (refs/metric_stuck.md).")
         if status == "exit":
             notes.append(f"the script called sys.exit({ev.get('exit_code')!r}) after "
                          f"{len(ev.get('steps', []))} steps.")
