@@ -27,6 +27,7 @@ COMMANDS = [
     "traintriage.commands.logs_cmds",  # logs
     "traintriage.commands.eval_cmds",  # eval
     "traintriage.commands.demo_cmds",  # demo
+    "traintriage.commands.mutants_cmds",  # mutants
 ]
 
 
