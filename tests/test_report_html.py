@@ -1,0 +1,79 @@
+"""The HTML report (issue 19): one self-contained page with the verdict, findings, handbook entries and figures,
+checked the way a person sees it: rendered by headless Chromium and looked at."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from traintriage.report import Finding, Report
+from traintriage.report_html import figures, render_html, write_html
+
+STEPS = list(range(0, 40, 2))
+
+
+def _report() -> Report:
+    loss = [2.3 * 0.9 ** i for i in range(len(STEPS))]
+    mods = {f"layers.{i}": [10.0 ** (-i) * (1 - 0.02 * k) for k in range(len(STEPS))] for i in range(4)}
+    return Report(
+        tool="triage", target="train.py", verdict="broken", seconds=3.2,
+        findings=[Finding(id="double-softmax", severity="error", confidence=0.99, where="train.py:12",
+                          message="cross_entropy received probabilities <b>instead of logits</b>",
+                          evidence={"max_deviation": 1.2e-7, "rows": 64})],
+        metrics={"step": STEPS, "loss": loss, "grad_norm": [1.0] * len(STEPS), "update_norm": [0.01] * len(STEPS),
+                 "lr": [[1e-3] * len(STEPS)], "rel_update_per_group": [[1e-3] * len(STEPS)],
+                 "module_grad_norm_steps": mods, "module_steps": STEPS},
+        notes=["overfit-one-batch FAILED"])
+
+
+def test_page_is_self_contained_and_says_what_a_person_needs():
+    page = render_html(_report())
+    assert "broken" in page and "double-softmax" in page and "train.py:12" in page
+    assert "&lt;b&gt;instead of logits&lt;/b&gt;" in page  # messages are escaped, never markup
+    assert "Handbook:" in page and "Fix</dt>" in page  # the catalogue entry itself, rendered
+    assert "traintriage explain double-softmax" in page
+    assert not re.search(r"""(src|href)=["'](?!data:|https?://|#)""", page)  # nothing to fetch from disk
+    imgs = re.findall(r'data-figure="([a-z_]+)" src="data:image/png;base64,([^"]+)"', page)
+    assert [n for n, _ in imgs] == ["loss", "norms", "lr", "rel_update", "module_grad"]
+    assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for _, b in imgs)
+
+
+def test_no_steps_no_figures():
+    rep = Report(tool="lint", target="t.py", verdict="healthy")
+    assert figures(rep) == {} and "What the probe measured" not in render_html(rep)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (Debian: apt-get install chromium)")
+def test_chromium_renders_the_figures(tmp_path: Path):
+    from PIL import Image
+
+    page = write_html(_report(), tmp_path / "report.html")
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,3000",
+                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    img = Image.open(shot).convert("RGB")
+    # matplotlib's first line colour (#1f77b4) appears only in the figures, never in the page's own CSS
+    blue = sum(1 for px in img.getdata() if abs(px[0] - 0x1F) < 12 and abs(px[1] - 0x77) < 12
+               and abs(px[2] - 0xB4) < 12)
+    assert blue > 2000, f"the figures did not render ({blue} figure-blue pixels)"
+    no_figs = tmp_path / "nofig.html"
+    no_figs.write_text(re.sub(r"<img[^>]+>", "", page.read_text()))
+    shot2 = tmp_path / "shot2.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile2'}",
+                    "--window-size=1100,3000", f"--screenshot={shot2}", no_figs.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    img2 = Image.open(shot2).convert("RGB")
+    blue2 = sum(1 for px in img2.getdata() if abs(px[0] - 0x1F) < 12 and abs(px[1] - 0x77) < 12
+                and abs(px[2] - 0xB4) < 12)
+    assert blue2 < 50  # the control: the same page without its figures has none of that colour
