@@ -13,6 +13,7 @@ a config writer checks that the log folder it just made exists).
 from __future__ import annotations
 
 import builtins
+import errno
 import io
 import os
 import shutil
@@ -118,6 +119,22 @@ def redirect_writes(sandbox: str) -> None:
     os.stat = sb_stat
     os.listdir = sb_listdir
     os.scandir = sb_scandir
+
+    # metadata changes: Landlock does not cover chmod/chown/utime, so without the read-only namespace only this
+    # refuses them outside the probe's folder (a file written through the redirect is changed in the mirror)
+    def guarded(fn: Any) -> Any:
+        def g(path: Any, *a: Any, **k: Any) -> Any:
+            if isinstance(path, int) or k.get("dir_fd") is not None:
+                return fn(path, *a, **k)
+            target = for_read(path)
+            if target is path and outside(os.fspath(path)):
+                raise PermissionError(errno.EPERM, os.strerror(errno.EPERM) + " (the probe changes no file outside its own folder)",
+                                      os.fspath(path))
+            return fn(target, *a, **k)
+
+        return g
+
+    os.chmod, os.chown, os.utime = guarded(os.chmod), guarded(os.chown), guarded(os.utime)
 
     real_save = torch.save
 

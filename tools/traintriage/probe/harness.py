@@ -1579,6 +1579,11 @@ def main(argv: list[str]) -> None:
         else:
             status = "crashed"
             extra = {"crash": _crash(e, script)}
+    if rec.n_steps_all == 0 and rec.n_backward and not rec.manual_losses:  # backward() without any step()
+        try:
+            rec.emit("manual", backward=rec.n_backward, losses=[float(x) for x in _tolist(rec.step_losses)])
+        except Exception:  # noqa: BLE001 - evidence, not a reason to lose the end record
+            pass
     rec.finish(status, **extra)
     rec.fh.flush()
     sys.stdout.flush()

@@ -58,6 +58,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 # An allocation refused by the memory cap: Python's MemoryError, torch's CPU allocator, or errno ENOMEM.
 _OOM_MARKERS = ("can't allocate memory", "Cannot allocate memory", "out of memory")
+# A write the sandbox refused (EROFS from the read-only mounts, EACCES from Landlock, EPERM from fs_redirect).
+_REFUSED_MARKERS = ("Read-only file system", "Permission denied", "Operation not permitted")
 
 
 def _honest_end(records: list[dict[str, Any]], exit_info: dict[str, Any], max_memory: int | None) -> None:
@@ -85,6 +87,8 @@ def _honest_end(records: list[dict[str, Any]], exit_info: dict[str, Any], max_me
         return
     crash = end.get("crash") or {}
     msg = f"{crash.get('type')}: {crash.get('message')}"
+    if any(m in msg for m in _REFUSED_MARKERS) and "'" not in str(crash.get("message")) and crash.get("line"):
+        crash["message"] = f"{crash.get('message')} (refused by the probe's sandbox) in: {crash['line']}"  # no path in it
     if max_memory and "CUDA" not in msg and (crash.get("type") == "MemoryError" or any(m in msg for m in _OOM_MARKERS)):
         crash["message"] = (f"out of memory at {_gib(max_memory)} GiB (the probe's memory cap, max_memory): "
                             + str(crash.get("message")))
@@ -199,7 +203,9 @@ def run_child(
     try:
         harness = [sys.executable, "-m", "traintriage.probe.harness", str(cfg_path)]
         if sys.platform.startswith("linux"):
-            harness = [sys.executable, "-m", "traintriage.probe.sandbox", str(cfg_path), "--", *harness]
+            # by path and without site-packages: sandbox.py is stdlib-only, and importing the package (pydantic)
+            # would add half a second to every probe
+            harness = [sys.executable, "-S", str(Path(__file__).with_name("sandbox.py")), str(cfg_path), "--", *harness]
         proc = subprocess.Popen(
             harness,
             cwd=str(workdir), stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL, env=env,

@@ -1,6 +1,6 @@
 """Confine the probe's child with what the kernel offers: namespaces, Landlock, a memory cap, a reaper.
 
-Run as ``python -m traintriage.probe.sandbox CONFIG.json -- CMD...`` (runner.py does). Three processes:
+Run as ``python -S .../probe/sandbox.py CONFIG.json -- CMD...`` (runner.py does; stdlib only). Three processes:
 
 - **A** (this module's ``main``) unshares a user + mount + network + PID namespace (unprivileged, no setuid
   helper), maps its own uid, remounts every mount read-only except the probe's own folder and ``/dev/shm``,
