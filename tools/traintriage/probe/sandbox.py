@@ -192,6 +192,7 @@ def enter_namespace(rw_paths: list[str]) -> tuple[bool, str | None]:
             if os.path.isdir(p):
                 _mount(p, p, MS_BIND | MS_REC)
                 _mount_setattr(p, 0, MOUNT_ATTR_RDONLY)
+        _mount_setattr("/proc", 0, MOUNT_ATTR_RDONLY)  # its own mount: writable again (Landlock: /proc/self only)
         _lo_up()
     except OSError as e:  # the namespaces exist but the mounts are not read-only: not the namespace layer
         return True, f"namespace setup: {e}"
