@@ -15,7 +15,11 @@ Run as ``python -S .../probe/sandbox.py CONFIG.json -- CMD...`` (runner.py does;
 Layers, best first: ``kernel`` (Landlock active, usually with the namespace under it), ``namespace`` (the
 read-only mounts without Landlock), ``python`` (only the write redirect of fs_redirect.py, which runs on top
 in every layer so that ordinary writes succeed inside the probe folder and read back). What was active is
-written to ``sandbox.json`` in the probe folder for the runner's report.
+written to ``sandbox.json`` in the probe folder for the runner's report. The config keys ``no_namespace`` and
+``no_landlock`` switch a layer off (the tests run each fallback alone that way).
+
+Limits: RLIMIT_DATA is per process (each DataLoader worker gets its own cap), Landlock does not cover
+chmod/chown/utime (the read-only mounts and fs_redirect.py do), and the PID namespace's /proc is the host's.
 
 Sources: landlock(7) and the kernel's Documentation/userspace-api/landlock.rst (uapi structs, ABI versions);
 user_namespaces(7), mount_namespaces(7), pid_namespaces(7) ("if the init process of a PID namespace
