@@ -180,7 +180,8 @@ def test_hang_times_out_with_partial_evidence(tmp_path):
 
 def test_cancel_kills_the_child(tmp_path):
     s = tmp_path / "t.py"
-    s.write_text("import os, time\nprint('PID', os.getpid(), flush=True)\ntime.sleep(600)\n")
+    # /proc/self: the pid outside the probe's PID namespace
+    s.write_text("import os, time\nprint('PID', os.readlink('/proc/self'), flush=True)\ntime.sleep(600)\n")
     ev = threading.Event()
     threading.Timer(10.0, ev.set).start()
     t = time.perf_counter()

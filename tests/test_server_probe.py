@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import anyio
@@ -71,14 +72,14 @@ def test_probe_script_reports_progress_and_a_finding():
 def test_cancelling_a_probe_kills_the_child(tmp_path):
     server = build_server([tmp_path])
     _need(server, "probe_script")
-    pidfile = tmp_path / "pid.txt"
+    pidfile = Path("/dev/shm") / f"traintriage-test-{uuid.uuid4().hex}.pid"
     script = tmp_path / "hang.py"
-    # os.open, not open(): the probe redirects open()-writes into its sandbox so the user's files stay as
-    # they were; the low-level call is how this test script gets its pid out to the test.
+    # The probe's sandbox refuses writes outside its folder except /dev/shm (DataLoader workers' shared memory):
+    # that is this script's way out to the test. /proc/self names the pid outside the probe's PID namespace.
     script.write_text(
         "import os, sys, time\n"
         "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)\n"
-        "os.write(fd, str(os.getpid()).encode()); os.close(fd)\n"
+        "os.write(fd, os.readlink('/proc/self').encode()); os.close(fd)\n"
         "while True:\n"
         "    time.sleep(0.05)\n"
     )
@@ -104,6 +105,7 @@ def test_cancelling_a_probe_kills_the_child(tmp_path):
 
     anyio.run(go)
     pid = int(pidfile.read_text())
+    pidfile.unlink()
     deadline = time.monotonic() + 15
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)

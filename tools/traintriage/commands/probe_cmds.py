@@ -32,6 +32,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=40, help="optimizer steps to run (default 40)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds before the script is stopped (default 120)")
     p.add_argument("--cwd", help="working directory for the script (default: the script's folder)")
+    p.add_argument("--max-memory", type=float, metavar="GIB",
+                   help="memory cap of the script in GiB (default half the RAM); over it the probe says crashed")
     add_json(p)
 
 
@@ -45,6 +47,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--steps must be at least 1, not {args.steps}")
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, not {args.timeout}")
+    if args.max_memory is not None and args.max_memory <= 0:
+        raise UsageError(f"--max-memory must be positive, not {args.max_memory}")
     if args.cwd and not Path(args.cwd).is_dir():
         raise UsageError(f"--cwd is not a directory: {args.cwd}")
     if getattr(args, "logs", None) and not Path(args.logs).exists():
@@ -94,12 +98,16 @@ def _code(rep) -> int:  # noqa: ANN001
     return 0 if rep.verdict == "healthy" else 1
 
 
+def _bytes(gib: float | None) -> int | None:
+    return int(gib * 2**30) if gib else None
+
+
 def run_probe_cmd(args: argparse.Namespace) -> int:
     from traintriage.probe import run_probe
 
     _check(args)
     rep = run_probe(args.script, mode=args.mode, steps=args.steps, timeout=args.timeout, args=args.script_args,
-                    cwd=args.cwd, on_progress=_progress(args))
+                    cwd=args.cwd, on_progress=_progress(args), max_memory=_bytes(args.max_memory))
     return emit(args, rep, format_report(rep), _code(rep))
 
 
@@ -108,5 +116,5 @@ def run_triage_cmd(args: argparse.Namespace) -> int:
 
     _check(args)
     rep = triage_script(args.script, steps=args.steps, timeout=args.timeout, args=args.script_args, cwd=args.cwd,
-                        logs=args.logs, on_progress=_progress(args))
+                        logs=args.logs, on_progress=_progress(args), max_memory=_bytes(args.max_memory))
     return emit(args, rep, format_report(rep), _code(rep))

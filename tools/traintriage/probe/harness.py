@@ -18,14 +18,11 @@ single stacked vector). Activation and loss-input statistics are taken only on s
 
 from __future__ import annotations
 
-import builtins
 import collections
-import io
 import json
 import math
 import os
 import runpy
-import shutil
 import sys
 import time
 import traceback
@@ -1548,100 +1545,10 @@ def install(rec: Recorder) -> None:
 
     DataLoader.__iter__ = dl_iter
 
-    # 7. keep the user's files untouched
-    _sandbox_writes(rec.sandbox)
+    # 7. keep the user's files untouched: writes go to the probe's folder (sandbox.py refuses the rest)
+    from traintriage.probe.fs_redirect import redirect_writes
 
-
-def _sandbox_writes(sandbox: str) -> None:
-    """Redirect writes outside temp dirs into the sandbox: open(), os.makedirs/mkdir, torch.save,
-    TensorBoard's SummaryWriter. W&B and MLflow are pointed at the sandbox through their env vars by
-    the runner."""
-    import torch
-
-    # Only the probe's own folder is exempt: the user's project may itself live under /tmp.
-    roots = {os.path.realpath(os.path.dirname(sandbox)), "/dev", "/proc", "/sys"}
-    mirror = os.path.join(sandbox, "fs")
-    real_makedirs = os.makedirs
-    real_open = builtins.open
-
-    def outside(path: str) -> bool:
-        rp = os.path.realpath(path)
-        return not any(rp == r or rp.startswith(r + os.sep) for r in roots)
-
-    def redirect(path: Any) -> Any:
-        try:
-            p = os.fspath(path)
-        except TypeError:
-            return path
-        if isinstance(p, bytes) or not outside(p):
-            return path
-        target = os.path.join(mirror, os.path.abspath(p).lstrip(os.sep))
-        real_makedirs(os.path.dirname(target), exist_ok=True)
-        return target
-
-    def for_read(path: Any) -> Any:
-        try:
-            p = os.fspath(path)
-        except TypeError:
-            return path
-        if isinstance(p, bytes):
-            return path
-        target = os.path.join(mirror, os.path.abspath(p).lstrip(os.sep))
-        return target if os.path.exists(target) else path
-
-    def is_write(mode: str) -> bool:
-        return any(c in mode for c in "wax+")
-
-    def sb_open(file: Any, mode: str = "r", *a: Any, **k: Any) -> Any:
-        if isinstance(file, int):
-            return real_open(file, mode, *a, **k)
-        if not is_write(mode):
-            return real_open(for_read(file), mode, *a, **k)
-        target = redirect(file)
-        if target is not file and ("a" in mode or "+" in mode) and not os.path.exists(target):
-            try:
-                if os.path.isfile(file):  # appending/updating: start from a copy of the user's file
-                    shutil.copyfile(file, target)
-            except (OSError, TypeError):
-                pass
-        return real_open(target, mode, *a, **k)
-
-    builtins.open = sb_open
-    io.open = sb_open
-
-    def sb_makedirs(name: Any, *a: Any, **k: Any) -> Any:
-        return real_makedirs(redirect(name), *a, **k)
-
-    real_mkdir = os.mkdir
-
-    def sb_mkdir(path: Any, *a: Any, **k: Any) -> Any:
-        return real_mkdir(redirect(path), *a, **k)
-
-    os.makedirs = sb_makedirs
-    os.mkdir = sb_mkdir
-    real_save = torch.save
-
-    def sb_save(obj: Any, f: Any, *a: Any, **k: Any) -> Any:
-        return real_save(obj, redirect(f), *a, **k)
-
-    torch.save = sb_save
-    real_load = torch.load
-
-    def sb_load(f: Any, *a: Any, **k: Any) -> Any:
-        return real_load(for_read(f), *a, **k)
-
-    torch.load = sb_load
-    try:  # TensorBoard via torch: point the writer into the sandbox
-        from torch.utils import tensorboard as tb
-
-        real_init = tb.SummaryWriter.__init__
-
-        def sw_init(self: Any, log_dir: Any = None, *a: Any, **k: Any) -> None:
-            real_init(self, os.path.join(sandbox, "tensorboard", os.path.basename(str(log_dir or "runs"))), *a, **k)
-
-        tb.SummaryWriter.__init__ = sw_init
-    except Exception:  # noqa: BLE001 - tensorboard not installed: nothing to redirect
-        pass
+    redirect_writes(rec.sandbox)
 
 
 def main(argv: list[str]) -> None:
@@ -1672,6 +1579,11 @@ def main(argv: list[str]) -> None:
         else:
             status = "crashed"
             extra = {"crash": _crash(e, script)}
+    if rec.n_steps_all == 0 and rec.n_backward and not rec.manual_losses:  # backward() without any step()
+        try:
+            rec.emit("manual", backward=rec.n_backward, losses=[float(x) for x in _tolist(rec.step_losses)])
+        except Exception:  # noqa: BLE001 - evidence, not a reason to lose the end record
+            pass
     rec.finish(status, **extra)
     rec.fh.flush()
     sys.stdout.flush()

@@ -1,9 +1,12 @@
 """Parent side of the probe: start the child, watch it, kill it on timeout or cancel, read its evidence.
 
-The child (`python -m traintriage.probe.harness CONFIG`) runs in its own session (process group), so a
-kill takes its DataLoader workers with it. Its stdout/stderr go to files (no pipe can fill and block it);
-its evidence goes to a JSON-lines file the parent polls for progress. Everything the child writes outside
-temp dirs is redirected into a sandbox that is deleted afterwards, so the user's tree is left as it was.
+The child (`python -m traintriage.probe.harness CONFIG`) runs in its own session (process group) under
+sandbox.py, which confines it with what the kernel offers (a read-only user+mount namespace, Landlock, PID and
+network namespaces, a memory cap) and kills every descendant when it ends. Its stdout/stderr go to files (no
+pipe can fill and block it); its evidence goes to a JSON-lines file the parent polls for progress. Writes the
+script makes through open()/makedirs/torch.save are redirected into a folder that is deleted afterwards
+(fs_redirect.py); any other write outside the probe's folder fails in the script. The user's tree is left as
+it was.
 """
 
 from __future__ import annotations
@@ -28,7 +31,86 @@ POLL_S = 0.05
 # Characters of the script's stdout / stderr kept in the report.
 TAIL_CHARS = 3000
 
+# Default memory cap of the child: this fraction of physical RAM (RLIMIT_DATA per process, sandbox.py). A probe
+# runs a few dozen steps of one batch; half the machine leaves the rest of it (the caller, an editor) alive.
+MEMORY_FRACTION = 0.5
+
 ProgressFn = Callable[[int, int, str], None]
+
+
+def default_max_memory() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * MEMORY_FRACTION)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g}"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+# An allocation refused by the memory cap: Python's MemoryError, torch's CPU allocator, or errno ENOMEM.
+_OOM_MARKERS = ("can't allocate memory", "Cannot allocate memory", "out of memory")
+# A write the sandbox refused (EROFS from the read-only mounts, EACCES from Landlock, EPERM from fs_redirect).
+_REFUSED_MARKERS = ("Read-only file system", "Permission denied", "Operation not permitted")
+
+
+def _honest_end(records: list[dict[str, Any]], exit_info: dict[str, Any], max_memory: int | None) -> None:
+    """Make the end record say how the child really ended (in place).
+
+    The harness writes an `end` record on every normal finish; a child that exits or is killed mid-run
+    (os._exit, a signal) leaves none, and that is a crash naming the cause and the last step seen. A crash the
+    memory cap caused says so."""
+    end = next((r for r in reversed(records) if r.get("kind") == "end"), None)
+    if end is None:
+        n = sum(1 for r in records if r.get("kind") == "step" and r.get("opt") == 0)
+        sig = exit_info.get("signal")
+        if sig:
+            try:
+                how = f"was killed by signal {signal.Signals(sig).name}"
+            except ValueError:
+                how = f"was killed by signal {sig}"
+        elif exit_info:
+            how = f"exited with code {exit_info.get('code')} (os._exit or a C-level exit)"
+        else:
+            how = "ended"
+        records.append({"kind": "end", "status": "crashed", "synthetic": True, "crash": {
+            "type": "ChildDied", "where": None, "line": None, "traceback": "",
+            "message": f"the script's process {how} without finishing; last optimizer step seen: {n}"}})
+        return
+    crash = end.get("crash") or {}
+    msg = f"{crash.get('type')}: {crash.get('message')}"
+    if any(m in msg for m in _REFUSED_MARKERS) and "'" not in str(crash.get("message")) and crash.get("line"):
+        crash["message"] = f"{crash.get('message')} (refused by the probe's sandbox) in: {crash['line']}"  # no path in it
+    if max_memory and "CUDA" not in msg and (crash.get("type") == "MemoryError" or any(m in msg for m in _OOM_MARKERS)):
+        crash["message"] = (f"out of memory at {_gib(max_memory)} GiB (the probe's memory cap, max_memory): "
+                            + str(crash.get("message")))
+
+
+def sandbox_note(info: dict[str, Any]) -> str:
+    """One line for the report: which confinement layer was active and what it included."""
+    layer = info.get("layer", "python")
+    parts = []
+    if info.get("landlock"):
+        parts.append(f"Landlock ABI {info.get('landlock_abi')}")
+    if info.get("namespace"):
+        parts.append("read-only user+mount namespace")
+    if info.get("pid_namespace"):
+        parts.append("PID and network (loopback only) namespaces")
+    elif layer != "none":
+        parts.append("subreaper")
+    if info.get("max_memory"):
+        parts.append(f"memory cap {_gib(info['max_memory'])} GiB")
+    why = [info[k] for k in ("namespace_error", "landlock_error") if info.get(k)]
+    return (f"sandbox: {layer}" + (f" ({', '.join(parts)})" if parts else "")
+            + (f"; not available: {'; '.join(why)}" if why else ""))
 
 
 def _tail(path: Path, n: int = TAIL_CHARS) -> str:
@@ -79,8 +161,11 @@ def run_child(
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     extra: dict[str, Any] | None = None,
+    max_memory: int | None = None,
 ) -> dict[str, Any]:
-    """Run the script under the harness; return the raw run: records, tails, status, seconds."""
+    """Run the script under the harness; return the raw run: records, tails, status, seconds, sandbox.
+
+    max_memory: the child's memory cap in bytes (default MEMORY_FRACTION of RAM)."""
     script_p = Path(script).resolve()
     workdir = Path(cwd).resolve() if cwd else script_p.parent
     tmp = Path(tempfile.mkdtemp(prefix="traintriage-probe-"))
@@ -90,8 +175,10 @@ def run_child(
     child_tmp.mkdir()
     evidence = tmp / "evidence.jsonl"
     evidence.touch()
+    max_memory = max_memory or default_max_memory()
     cfg = {"script": str(script_p), "args": list(args), "mode": mode, "steps": int(steps),
-           "evidence": str(evidence), "sandbox": str(sandbox), **(extra or {})}  # extra: e.g. grads_probe's keys
+           "evidence": str(evidence), "sandbox": str(sandbox), "probe_dir": str(tmp), "max_memory": max_memory,
+           **(extra or {})}  # extra: e.g. grads_probe's keys
     cfg_path = tmp / "config.json"
     cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
     env = dict(os.environ)
@@ -102,6 +189,8 @@ def run_child(
         PYTHONDONTWRITEBYTECODE="1",  # importing the user's modules must not add __pycache__ to their tree
         WANDB_MODE="disabled", WANDB_DIR=str(sandbox), WANDB_SILENT="true",
         MLFLOW_TRACKING_URI=(sandbox / "mlruns").as_uri(),
+        HF_HUB_OFFLINE="1",  # the network namespace has no route out: fail fast instead of retrying
+        MPLCONFIGDIR=str(child_tmp),  # matplotlib writes its cache at import; the home folder is read-only
         TRAINTRIAGE_PROBE="1",
         # multiprocessing (DataLoader workers) binds sockets under tempfile.gettempdir(); a /tmp folder
         # would be mirrored by the write sandbox and the bind would miss it.
@@ -112,8 +201,13 @@ def run_child(
     t0 = time.perf_counter()
     status = "exited"
     try:
+        harness = [sys.executable, "-m", "traintriage.probe.harness", str(cfg_path)]
+        if sys.platform.startswith("linux"):
+            # by path and without site-packages: sandbox.py is stdlib-only, and importing the package (pydantic)
+            # would add half a second to every probe
+            harness = [sys.executable, "-S", str(Path(__file__).with_name("sandbox.py")), str(cfg_path), "--", *harness]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "traintriage.probe.harness", str(cfg_path)],
+            harness,
             cwd=str(workdir), stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,
         )
@@ -159,9 +253,13 @@ def run_child(
         seconds = time.perf_counter() - t0
         out_f.close()
         err_f.close()
+        records = read_records(evidence)
+        info = _read_json(tmp / "sandbox.json") or {"layer": "python"}
+        if status == "exited":
+            _honest_end(records, _read_json(tmp / "child-exit.json"), max_memory)
         return {
-            "status": status, "returncode": proc.returncode, "seconds": seconds,
-            "records": read_records(evidence),
+            "status": status, "returncode": proc.returncode, "seconds": seconds, "sandbox": info,
+            "records": records,
             "stdout_tail": _tail(tmp / "stdout.txt"), "stderr_tail": _tail(tmp / "stderr.txt"),
             "script": str(script_p), "cwd": str(workdir), "mode": mode, "steps": int(steps),
             "timeout": timeout,
@@ -185,6 +283,7 @@ def probe_with_records(
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     extra: dict[str, Any] | None = None,
+    max_memory: int | None = None,
 ) -> tuple[Report, list[dict[str, Any]]]:
     """run_probe, also returning the child's raw evidence records (for callers that switched extra hooks
     on through `extra`, e.g. triage reading grads_probe's `grads` records from the same run)."""
@@ -196,8 +295,11 @@ def probe_with_records(
     if not p.is_file():
         raise FileNotFoundError(f"no such script: {script}")
     raw = run_child(p, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
-                    on_progress=on_progress, cancel=cancel, extra=extra)
-    return build_report(build_evidence(raw), raw), raw["records"]
+                    on_progress=on_progress, cancel=cancel, extra=extra, max_memory=max_memory)
+    report = build_report(build_evidence(raw), raw)
+    report.notes.append(sandbox_note(raw["sandbox"]))
+    report.metrics["sandbox"] = raw["sandbox"].get("layer", "python")
+    return report, raw["records"]
 
 
 def run_probe(
@@ -210,12 +312,14 @@ def run_probe(
     cwd: str | os.PathLike | None = None,
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    max_memory: int | None = None,
 ) -> Report:
     """Run an unmodified training script under instrumentation and name what keeps it from learning.
 
     mode="overfit" replays the first batch of every DataLoader and disables dropout, then checks that
     the loss falls (Karpathy's "overfit one batch"); mode="observe" changes nothing the script sees.
+    max_memory caps the child's memory in bytes (default MEMORY_FRACTION of RAM).
     """
     report, _records = probe_with_records(script, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
-                                          on_progress=on_progress, cancel=cancel)
+                                          on_progress=on_progress, cancel=cancel, max_memory=max_memory)
     return report

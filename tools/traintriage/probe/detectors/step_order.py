@@ -1,5 +1,5 @@
 """step-order: optimizer.step() sees no gradient (zero_grad between backward and step, or step before
-backward), or the LR scheduler steps before the optimizer."""
+backward), is never called at all, or the LR scheduler steps before the optimizer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from traintriage.probe.detectors._common import finding
 # Fraction of steps (after the first) that see no gradient before we call the order broken: one such step
 # can be a legitimate skip (GradScaler inf-skip, a warm-up), half of them is the loop itself.
 EMPTY_STEP_FRACTION = 0.5
+# Backward passes without any optimizer step before "step() is never called" is a finding: one or two can be a
+# gradient check before training starts; a training loop runs many.
+NEVER_STEPPED_BACKWARDS = 3
 
 
 def detect(ev: dict[str, Any]) -> list:
@@ -37,9 +40,25 @@ def detect(ev: dict[str, Any]) -> list:
                                "previous iteration's gradients.",
                                stale_steps=len(stale), steps=len(steps), events=(ev.get("end") or {}).get("events")))
     end = ev.get("end") or {}
+    out += _never_stepped(ev, end)
     if end.get("sched_before_opt", 0) > 0:
         out.append(finding("step-order", "warning", 0.5,
                            "lr_scheduler.step() was called before the first optimizer.step(): the first value "
                            "of the schedule is skipped (PyTorch warns about this order).",
                            scheduler_steps_before_optimizer=end["sched_before_opt"]))
     return out
+
+
+def _never_stepped(ev: dict[str, Any], end: dict[str, Any]) -> list:
+    """backward() ran again and again, no optimizer ever stepped, and no hand-written update moved the loss."""
+    n_bwd = end.get("n_backward") or (ev.get("manual") or {}).get("backward") or 0
+    if ev.get("steps_all") or end.get("n_steps_all") or n_bwd < NEVER_STEPPED_BACKWARDS:
+        return []
+    of = ev.get("overfit") or {}
+    if of.get("passed"):  # a manual update loop (p -= lr * p.grad) that works
+        return []
+    return [finding("step-order", "error", 0.85 if of else 0.7,
+                    f"backward() ran {n_bwd} times but optimizer.step() was never called"
+                    + (f" and the loss did not fall ({of.get('initial'):.4g} -> {of.get('final'):.4g})" if of else "")
+                    + ": the gradients are computed and thrown away, nothing learns.",
+                    backward_calls=n_bwd, optimizer_steps=0, events=end.get("events"))]
