@@ -38,7 +38,7 @@ def test_unknown_id_suggests_closest():
     assert r.returncode == 2
     assert "did you mean" in r.stderr and "double-softmax" in r.stderr
     r = run("explain", "double-softmx", "--json")
-    assert r.returncode == 2 and "double-softmax" in json.loads(r.stdout)["error"]
+    assert r.returncode == 2 and "double-softmax" in json.loads(r.stdout)["error"]["message"]
 
 
 def test_explain_symptom_and_text_search():

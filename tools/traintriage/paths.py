@@ -86,6 +86,8 @@ def resolve_in_roots(
         raise PathError(f"'{raw}' is a {'folder' if resolved.is_dir() else 'special file'}, not a file")
     if must_exist and kind == "dir" and not resolved.is_dir():
         raise PathError(f"'{raw}' is not a folder")
+    if must_exist and not (resolved.is_file() or resolved.is_dir()):  # a FIFO or device blocks or never ends
+        raise PathError(f"'{raw}' is a special file (FIFO, device or socket), not a file or folder")
     return resolved
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from traintriage.cli import UsageError, add_json, emit
+from traintriage.cli import UsageError, add_json, emit, exit_code_for, require_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,11 +36,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    s = Path(args.script)
-    if not s.exists():
-        raise UsageError(f"script not found: {args.script}")
-    if not s.is_file():
-        raise UsageError(f"not a file: {args.script} (pass the training script, e.g. train.py)")
+    require_file(args.script)
     if args.steps < 1:
         raise UsageError(f"--steps must be at least 1, not {args.steps}")
     if args.timeout <= 0:
@@ -91,7 +87,7 @@ def format_report(rep) -> str:  # noqa: ANN001
 
 
 def _code(rep) -> int:  # noqa: ANN001
-    return 0 if rep.verdict == "healthy" else 1
+    return exit_code_for(rep.verdict)
 
 
 def run_probe_cmd(args: argparse.Namespace) -> int:
