@@ -48,6 +48,19 @@ def test_importing_the_server_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
+def test_only_the_server_imports_mcp():
+    import ast
+
+    importers = set()
+    for f in (REPO / "tools" / "traintriage").rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            if any(n == "mcp" or n.startswith("mcp.") for n in names):
+                importers.add(f.relative_to(REPO / "tools").as_posix())
+    assert importers == {"traintriage/server.py"}, importers
+
+
 def test_tools_have_described_inputs_output_schemas_and_truthful_annotations():
     tools = run(_tools, build_server([REPO]))
     assert {"explain", "classify_rough_map"} <= set(tools)
