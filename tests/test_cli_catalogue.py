@@ -29,8 +29,8 @@ def test_explain_json_is_one_object():
     r = run("explain", "lr-too-high", "--json")
     assert r.returncode == 0
     data = json.loads(r.stdout)
-    assert data["kind"] == "cause" and data["entry"]["id"] == "lr-too-high"
-    assert data["entry"]["ref"].startswith("refs/catalogue/optimizer.md#")
+    assert data["kind"] == "cause" and data["cause"]["id"] == "lr-too-high"  # the MCP tool's ExplainResult
+    assert data["cause"]["ref"].startswith("refs/catalogue/optimizer.md#")
 
 
 def test_unknown_id_suggests_closest():

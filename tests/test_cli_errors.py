@@ -134,3 +134,33 @@ def test_a_crashing_script_is_no_verdict_exit_4(tmp_path):
                        capture_output=True, text=True, timeout=120, cwd=REPO)
     assert r.returncode == 4, r.stdout[-500:] + r.stderr[-500:]
     assert json.loads(r.stdout)["verdict"] == "crashed"
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if text in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    out.append(int(d.name))
+            except OSError:
+                continue
+    return out
+
+
+@pytest.mark.slow
+def test_ctrl_c_is_one_json_object_exit_130_and_the_script_is_stopped(tmp_path):
+    import signal
+    import time
+
+    s = tmp_path / "train.py"
+    s.write_text("import time\ntime.sleep(120)\n")
+    p = subprocess.Popen([sys.executable, "-m", "traintriage", "probe", str(s), "--json"], cwd=REPO,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # past start-up: the probe's child is running the script
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err[-1000:]
+    assert json.loads(out)["error"]["type"] == "interrupted"
+    time.sleep(0.5)
+    assert not _processes_mentioning(str(s)), "the script outlived the interrupted probe"

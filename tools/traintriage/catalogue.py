@@ -267,6 +267,7 @@ def search(text: str, limit: int = 5) -> list[tuple[Entry, float]]:
 # Characters of a catalogue or symptom id: a query made only of these, with no space, is an id (mistyped or
 # not), so it gets "did you mean" rather than a word search.
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+_EVERY_ID = "every id: `traintriage catalogue`, or the MCP resource traintriage://catalogue"
 
 
 def explain_query(query: str) -> ExplainResult:
@@ -286,13 +287,13 @@ def explain_query(query: str) -> ExplainResult:
     if set(q) <= _ID_CHARS and " " not in q:
         close = suggest(q)
         if close or "-" in q:
-            hint = f"did you mean: {', '.join(close)}?" if close else "the list is at traintriage://catalogue."
+            hint = f"did you mean: {', '.join(close)}?" if close else f"{_EVERY_ID}."
             raise UsageError(f"unknown id '{q}'; {hint} Or describe the symptom in words to search.")
     hits = search(q)
     if not hits:
         raise UsageError(
             f"nothing in the catalogue matches '{q}'. Describe what the curve does (e.g. 'loss flat at ln(10) "
-            "from the first step'), or read traintriage://catalogue for every id."
+            f"from the first step'); {_EVERY_ID}."
         )
     return ExplainResult(
         kind="search",

@@ -1,9 +1,10 @@
 """The `traintriage` command line: a thin shell over the package's pure functions.
 
 Every command takes `--json` and then prints exactly one JSON object on stdout, whatever happens: its
-answer, or `{"error": {"type": "bad-input" | "internal-error", "message": ..., "command": ...}}` (a bad
-flag included). Exit codes (errors.py says why): 0 = nothing found, 1 = problem found, 2 = bad input,
-3 = internal error, 4 = no verdict (inconclusive, crashed, timeout).
+answer, or `{"error": {"type": ..., "message": ..., "command": ...}}` with type `bad-input`,
+`internal-error` or `interrupted` (a bad flag included). Exit codes (errors.py says why): 0 = nothing
+found, 1 = problem found, 2 = bad input, 3 = internal error, 4 = no verdict (inconclusive, crashed,
+timeout); 130 = interrupted (Ctrl-C).
 
 Commands live in `traintriage/commands/`, one module per group; COMMANDS below is the registry.
 """
@@ -49,6 +50,9 @@ COMMANDS = [
 # The arguments that name a log the command parses; an error's text is kept from quoting them (a
 # script's own names, e.g. its loss terms, are fair to quote: the user asked about that code).
 _PATH_ARGS = ("path", "logs")
+
+# The shell's convention for a run stopped by SIGINT (128 + 2), so scripts can tell it from our codes.
+EXIT_INTERRUPTED = 130
 
 # Set to 1 to get the traceback of an internal error (exit 3) on stderr.
 DEBUG_ENV = "TRAINTRIAGE_DEBUG"
@@ -142,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return EXIT_BAD_INPUT
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return _fail(as_json, command, "interrupted", "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
     except _ArgError as e:
         return _fail(as_json, command, "bad-input", str(e), EXIT_BAD_INPUT, "" if as_json else e.usage)
     except Exception as e:  # every outcome is an answer: bad input (2) or our bug (3), never a traceback

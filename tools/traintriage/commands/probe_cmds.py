@@ -43,8 +43,11 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--timeout must be positive, not {args.timeout}")
     if args.cwd and not Path(args.cwd).is_dir():
         raise UsageError(f"--cwd is not a directory: {args.cwd}")
-    if getattr(args, "logs", None) and not Path(args.logs).exists():
-        raise UsageError(f"--logs not found: {args.logs}")
+    logs = getattr(args, "logs", None)
+    if logs and not Path(logs).exists():
+        raise UsageError(f"--logs not found: {logs}")
+    if logs and not (Path(logs).is_file() or Path(logs).is_dir()):  # a FIFO or device would block the read
+        raise UsageError(f"--logs {logs} is not a regular file or folder")
 
 
 def _progress(args: argparse.Namespace):  # noqa: ANN202
