@@ -164,3 +164,12 @@ def test_ctrl_c_is_one_json_object_exit_130_and_the_script_is_stopped(tmp_path):
     assert json.loads(out)["error"]["type"] == "interrupted"
     time.sleep(0.5)
     assert not _processes_mentioning(str(s)), "the script outlived the interrupted probe"
+
+
+def test_an_error_about_a_file_inside_a_run_folder_does_not_quote_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text(f"{SECRET}\n1\n")  # a header that is no header: readers name the row
+    code = main(["logs", str(run), "--json"])
+    out = capsys.readouterr().out
+    assert code == 2 and "metrics.csv" in out and SECRET not in out, out

@@ -103,19 +103,39 @@ REDACT_MIN_RUN = 8
 # (a header) or is reported by line number; a cap keeps an error on a 10 GB log cheap.
 REDACT_READ_BYTES = 1 << 20
 REDACTED = "[file content withheld]"
+# A run folder is searched this far for the file an error names (readers look a few levels down, e.g.
+# mlruns/<exp>/<run>/metrics/<name>); the cap keeps an error about a huge folder cheap.
+REDACT_MAX_FOLDER_ENTRIES = 2000
+
+
+def _named_files(message: str, paths: list[Path]) -> list[Path]:
+    """The regular files among `paths`, plus the files inside a folder among them that `message` names."""
+    out = []
+    for p in paths:
+        try:
+            if p.is_file():
+                out.append(p)
+            elif p.is_dir():
+                for i, f in enumerate(p.rglob("*")):
+                    if i >= REDACT_MAX_FOLDER_ENTRIES:
+                        break
+                    if (str(f) in message or f.name in message) and f.is_file():
+                        out.append(f)
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 def redact_file_content(message: str, paths: list[str | os.PathLike[str]]) -> str:
-    """`message` with every run of >= REDACT_MIN_RUN characters that appears in one of `paths` (regular files
-    only; never opened otherwise) replaced by REDACTED. The paths' own names are kept."""
+    """`message` with every run of >= REDACT_MIN_RUN characters that appears in one of `paths` replaced by
+    REDACTED. A folder (a run folder) stands for the files inside it that the message names. Only regular
+    files are opened; the paths' own names are kept."""
     contents = []
-    for p in paths:
+    for path in _named_files(message, [Path(p) for p in paths]):
         try:
-            path = Path(p)
-            if path.is_file():
-                with path.open("rb") as f:
-                    contents.append(f.read(REDACT_READ_BYTES).decode("utf-8", "replace"))
-        except (OSError, ValueError):
+            with path.open("rb") as f:
+                contents.append(f.read(REDACT_READ_BYTES).decode("utf-8", "replace"))
+        except OSError:
             continue
     if not contents:
         return message
