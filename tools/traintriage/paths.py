@@ -113,6 +113,16 @@ def resolve_in_roots(
     return resolved
 
 
+def inside_roots(raw: object, roots: Sequence[Path]) -> Path | None:
+    """`raw` resolved when it is a path string inside `roots` (any kind), else None; never raises."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        return resolve_in_roots(raw, roots, kind="any")
+    except PathError:
+        return None
+
+
 def _nearby(missing: Path, n: int = 5) -> str:
     """A hint listing files with the same suffix in the nearest existing parent folder."""
     parent = missing.parent

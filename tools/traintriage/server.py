@@ -1,10 +1,6 @@
 """The MCP server: declares traintriage's tools, resources and prompt, and turns errors into ToolErrors.
-The only module that imports `mcp`.
-
-Everything else lives where it belongs: the answers' models in outputs.py, the tools' described inputs in
-tool_inputs.py, explain and the handbook in catalogue.py, Markdown in render_md.py, log reading and plots
-in logs/present.py, the thread/cancel bridge in bridge.py, the roots rule in paths.py, what an error
-means in errors.py.
+The only module that imports `mcp`. The logic lives below: outputs.py / tool_inputs.py (models, described
+inputs), catalogue.py (explain, refs), render_md.py, logs/present.py, bridge.py, paths.py, errors.py.
 
 Safety:
 - roots are a ceiling: a path must resolve inside the `--root` folders (default the working directory),
@@ -43,7 +39,14 @@ from traintriage import tool_inputs as ti
 from traintriage.bridge import run_cancellable
 from traintriage.errors import internal_message, is_user_error, redact_file_content, user_message
 from traintriage.outputs import ExplainResult, RunLogsResult
-from traintriage.paths import PathError, allowed_roots, normalize_roots, resolve_in_roots, root_from_uri
+from traintriage.paths import (
+    PathError,
+    allowed_roots,
+    inside_roots,
+    normalize_roots,
+    resolve_in_roots,
+    root_from_uri,
+)
 from traintriage.render_md import entry_markdown, triage_prompt
 from traintriage.report import Report
 
@@ -115,13 +118,7 @@ class _Server:
 
     def tool_error(self, tool: str, exc: Exception, arguments: dict[str, Any]) -> ToolError:
         """The client's view of a failure: the user's input error in its words, else one line naming the tool."""
-        logs = []
-        for key in _LOG_ARGS:
-            if isinstance(arguments.get(key), str):
-                try:
-                    logs.append(resolve_in_roots(arguments[key], self.configured, kind="any"))
-                except PathError:
-                    pass
+        logs = [p for k in _LOG_ARGS if (p := inside_roots(arguments.get(k), self.configured)) is not None]
         if is_user_error(exc):
             return ToolError(redact_file_content(user_message(exc), logs))
         log.error("tool %s failed", tool, exc_info=exc)
@@ -133,26 +130,17 @@ class _Server:
         indentation). The wrapper keeps fn's signature (functools.wraps), which the SDK reads."""
 
         def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-            if inspect.iscoroutinefunction(fn):
+            if not inspect.iscoroutinefunction(fn):  # one error wrapper, so every tool is async
+                raise TypeError(f"tool {fn.__name__} must be async")
 
-                @functools.wraps(fn)
-                async def guarded(*args: Any, **kwargs: Any) -> Any:
-                    try:
-                        return await fn(*args, **kwargs)
-                    except ToolError:
-                        raise
-                    except Exception as e:
-                        raise self.tool_error(fn.__name__, e, kwargs) from e
-            else:
-
-                @functools.wraps(fn)
-                def guarded(*args: Any, **kwargs: Any) -> Any:
-                    try:
-                        return fn(*args, **kwargs)
-                    except ToolError:
-                        raise
-                    except Exception as e:
-                        raise self.tool_error(fn.__name__, e, kwargs) from e
+            @functools.wraps(fn)
+            async def guarded(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await fn(*args, **kwargs)
+                except ToolError:
+                    raise
+                except Exception as e:
+                    raise self.tool_error(fn.__name__, e, kwargs) from e
 
             server.add_tool(guarded, description=inspect.cleandoc(fn.__doc__ or ""), **kw)
             return fn
@@ -187,7 +175,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
     tool = functools.partial(state.tool, server)
 
     @tool(title="Explain a catalogue id or search by symptom", annotations=READ_ONLY)
-    def explain(query: ti.Query) -> ExplainResult:
+    async def explain(query: ti.Query) -> ExplainResult:
         """Look up a failure cause or symptom in the traintriage catalogue: how to confirm it and how to fix
         it, with sources. Free text searches the catalogue by symptom."""
         return cat.explain_query(query)
@@ -242,7 +230,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
         from traintriage.gradients import RoughMapReading
 
         @tool(title="Read the metric-stuck rough map", annotations=READ_ONLY)
-        def classify_rough_map(
+        async def classify_rough_map(
             term: ti.Term, dloss_dterm: ti.DlossDterm, effective_norm: ti.EffectiveNorm,
             dterm_dparam_norm: ti.DtermDparamNorm, max_effective_norm: ti.MaxEffectiveNorm = None,
             max_dloss_dterm: ti.MaxDlossDterm = None, max_dterm_dparam_norm: ti.MaxDtermDparamNorm = None,
