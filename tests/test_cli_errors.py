@@ -45,7 +45,7 @@ def _bad_inputs(tmp: Path) -> list[list[str]]:
         ["logs", str(tmp / "t.py"), "--classes", "1"],
         ["explain", "no-such-cause"], ["catalogue", "--family", "nope"], ["symptoms", "--extra"],
         ["eval", "--cases", missing], ["eval", "--steps", "0"],
-        ["install-skill", "--agent", "vim"],
+        ["install-skill", "--agent", "vim"], ["demo", "no-such-demo"],
         ["lint"], ["bogus-command"], [],
     ]
     return out
