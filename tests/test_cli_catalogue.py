@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from traintriage import catalogue as cat
 
 
@@ -29,8 +28,8 @@ def test_explain_json_is_one_object():
     r = run("explain", "lr-too-high", "--json")
     assert r.returncode == 0
     data = json.loads(r.stdout)
-    assert data["kind"] == "cause" and data["entry"]["id"] == "lr-too-high"
-    assert data["entry"]["ref"].startswith("refs/catalogue/optimizer.md#")
+    assert data["kind"] == "cause" and data["cause"]["id"] == "lr-too-high"  # the MCP tool's ExplainResult
+    assert data["cause"]["ref"].startswith("refs/catalogue/optimizer.md#")
 
 
 def test_unknown_id_suggests_closest():
@@ -38,7 +37,7 @@ def test_unknown_id_suggests_closest():
     assert r.returncode == 2
     assert "did you mean" in r.stderr and "double-softmax" in r.stderr
     r = run("explain", "double-softmx", "--json")
-    assert r.returncode == 2 and "double-softmax" in json.loads(r.stdout)["error"]
+    assert r.returncode == 2 and "double-softmax" in json.loads(r.stdout)["error"]["message"]
 
 
 def test_explain_symptom_and_text_search():

@@ -218,7 +218,7 @@ def test_grads_options_are_parsed():
 
 def test_cli_rejects_a_missing_cases_folder(tmp_path: Path, capsys):
     assert cli_main(["eval", "--cases", str(tmp_path / "nope"), "--json"]) == 2
-    assert "no cases folder" in json.loads(capsys.readouterr().out)["error"]
+    assert "no cases folder" in json.loads(capsys.readouterr().out)["error"]["message"]
     assert cli_main(["eval", "--cases", str(tmp_path), "--json"]) == 2
 
 

@@ -133,11 +133,11 @@ def test_cli_json_one_object_and_bad_input(tmp_path: Path) -> None:
     data = json.loads(lines[0])
     assert data["tool"] == "grads" and data["verdict"] == "healthy"
     missing = subprocess.run([*cmd, str(tmp_path / "nope.py"), "--json"], capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 2 and "script not found" in json.loads(missing.stdout)["error"]
+    assert missing.returncode == 2 and "script not found" in json.loads(missing.stdout)["error"]["message"]
     bad = subprocess.run([*cmd, str(script), "--steps", "2", "--ablate", "kl", "--json"],
                          capture_output=True, text=True, timeout=180)
     assert bad.returncode == 2
-    err = json.loads(bad.stdout)["error"]
+    err = json.loads(bad.stdout)["error"]["message"]
     assert "'kl'" in err and "cross_entropy" in err and "mse_loss" in err
 
 

@@ -131,4 +131,4 @@ def test_cli_refusal_is_a_usage_error(tmp_path, capsys, fake_source, monkeypatch
     (tmp_path / "s" / "traintriage").mkdir(parents=True)
     (tmp_path / "s" / "traintriage" / "SKILL.md").write_text("---\nname: mine\ndescription: x\n---\n")
     assert main(["install-skill", "--dest", str(tmp_path / "s"), "--json"]) == 2
-    assert "not a traintriage install" in json.loads(capsys.readouterr().out)["error"]
+    assert "not a traintriage install" in json.loads(capsys.readouterr().out)["error"]["message"]

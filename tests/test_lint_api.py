@@ -94,7 +94,7 @@ def test_cli_human_json_and_exit_codes(tmp_path: Path) -> None:
     p.write_text(BROKEN.replace(".softmax(-1)", ""))
     assert _cli(str(p)).returncode == 0
     r = _cli(str(tmp_path / "nope.py"), "--json")
-    assert r.returncode == 2 and "no such file" in json.loads(r.stdout)["error"]
+    assert r.returncode == 2 and "not found" in json.loads(r.stdout)["error"]["message"]
     (tmp_path / "bad.py").write_text("def (")
     assert _cli(str(tmp_path / "bad.py")).returncode == 2
 

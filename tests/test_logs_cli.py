@@ -39,7 +39,7 @@ def test_broken_run_exit_1(tmp_path):
 
 def test_bad_input_exit_2(tmp_path):
     code, out, _ = cli(str(tmp_path / "missing.log"), "--json")
-    assert code == 2 and "no such file" in json.loads(out)["error"]
+    assert code == 2 and "no such file" in json.loads(out)["error"]["message"]
     g = tmp_path / "g.bin"
     g.write_bytes(bytes(range(256)) * 10)
     code, _, err = cli(str(g))

@@ -217,7 +217,7 @@ def test_cli_probe_json_and_exit_codes(tmp_path):
     out = json.loads(r.stdout)
     assert out["findings"][0]["id"] == "double-softmax" and out["tool"] == "probe"
     r = subprocess.run([*exe, "triage", str(tmp_path / "missing.py"), "--json"], capture_output=True, text=True)
-    assert r.returncode == 2 and "script not found" in json.loads(r.stdout)["error"]
+    assert r.returncode == 2 and "script not found" in json.loads(r.stdout)["error"]["message"]
     r = subprocess.run([*exe, "probe", str(HERE / "classify.py"), "--steps", "8", "--observe"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "verdict: healthy" in r.stdout, r.stdout + r.stderr

@@ -48,6 +48,19 @@ def test_importing_the_server_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
+def test_only_the_server_imports_mcp():
+    import ast
+
+    importers = set()
+    for f in (REPO / "tools" / "traintriage").rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            if any(n == "mcp" or n.startswith("mcp.") for n in names):
+                importers.add(f.relative_to(REPO / "tools").as_posix())
+    assert importers == {"traintriage/server.py"}, importers
+
+
 def test_tools_have_described_inputs_output_schemas_and_truthful_annotations():
     tools = run(_tools, build_server([REPO]))
     assert {"explain", "classify_rough_map"} <= set(tools)
@@ -258,37 +271,52 @@ def test_every_path_tool_refuses_outside_roots_and_missing_files(tmp_path):
         assert "does not exist" in text, (name, text)
 
 
-def test_client_roots_replace_the_configured_roots(tmp_path):
-    configured = tmp_path / "configured"
-    client_root = tmp_path / "client"
-    configured.mkdir()
-    client_root.mkdir()
-    (client_root / "train.py").write_text("")
-    server = build_server([configured])
-    tools = run(_tools, server)
-    name = next(iter(_path_tools(tools)), None)
-    if name is None:
-        pytest.skip("no path-taking tool is registered yet")
-    key = _path_tools(tools)[name]["key"]
-
+def _roots_cb(*folders: Path | str):
     async def roots_cb(context):  # noqa: ANN001 - the SDK's callback signature
-        return ListRootsResult(roots=[Root(uri=client_root.as_uri(), name="client")])
+        uris = [f if isinstance(f, str) else f.as_uri() for f in folders]
+        return ListRootsResult(roots=[Root(uri=u, name="client") for u in uris])
+
+    return roots_cb
+
+
+def test_allowed_roots_is_the_intersection_with_the_ceiling(tmp_path):
+    proj, other = tmp_path / "proj", tmp_path / "other"
+    (proj / "sub").mkdir(parents=True)
+    other.mkdir()
+    ceiling = paths.normalize_roots([proj])
+    assert paths.allowed_roots(ceiling, None) == ceiling
+    assert paths.allowed_roots(ceiling, [Path("/")]) == ceiling  # a wider client root gets the ceiling only
+    assert paths.allowed_roots(ceiling, [proj / "sub"]) == [(proj / "sub").resolve()]  # narrower: narrows
+    assert paths.allowed_roots(ceiling, [other]) == []  # disjoint: nothing
+    assert paths.allowed_roots(ceiling, [other, tmp_path]) == ceiling
+
+
+def test_client_roots_narrow_the_root_and_never_widen_it(tmp_path):
+    proj, outside = tmp_path / "proj", tmp_path / "outside"
+    (proj / "sub").mkdir(parents=True)
+    outside.mkdir()
+    for d in (proj, proj / "sub", outside):
+        (d / "train.py").write_text("x = 1\n")
+    server = build_server([proj])
+    if "lint_script" not in run(_tools, server):
+        pytest.skip("lint_script is not registered")
+
+    def lint(path: Path, *folders, mode: str):
+        return call(server, "lint_script", {"script": str(path)}, list_roots_callback=_roots_cb(*folders), mode=mode)
 
     for mode in ("auto", "legacy"):  # the 2026 input-required path and the handshake-era roots/list request
-        # inside the client's root: passes the path check (fails later only because the file does not exist)
-        text = error_text(
-            call(server, name, {key: str(client_root / "nope.py")}, list_roots_callback=roots_cb, mode=mode)
-        )
-        assert "does not exist" in text, (mode, text)
-        # the configured root is not in the client's roots any more
-        (configured / "x.py").write_text("")
-        text = error_text(
-            call(server, name, {key: str(configured / "x.py")}, list_roots_callback=roots_cb, mode=mode)
-        )
-        assert "outside the allowed roots" in text, (mode, text)
-    # a client without the roots capability gets the configured roots
-    text = error_text(call(server, name, {key: str(client_root / "train.py")}))
-    assert "outside the allowed roots" in text
+        # a client declaring the whole disk gets --root, not the disk
+        assert not lint(proj / "train.py", "file:///", mode=mode).is_error
+        assert "outside the allowed roots" in error_text(lint(outside / "train.py", "file:///", mode=mode))
+        # a client root inside --root narrows it
+        assert not lint(proj / "sub" / "train.py", proj / "sub", mode=mode).is_error
+        assert "outside the allowed roots" in error_text(lint(proj / "train.py", proj / "sub", mode=mode))
+        # a client root beside --root allows nothing, and says why
+        text = error_text(lint(outside / "train.py", outside, mode=mode))
+        assert "do not overlap the server's --root" in text, (mode, text)
+    # a client without the roots capability gets --root
+    assert not call(server, "lint_script", {"script": str(proj / "train.py")}).is_error
+    assert "outside the allowed roots" in error_text(call(server, "lint_script", {"script": str(outside / "train.py")}))
 
 
 def test_default_root_is_the_working_directory(tmp_path, monkeypatch):

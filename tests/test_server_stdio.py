@@ -35,7 +35,7 @@ def test_stdio_round_trip_lists_tools_and_calls_one(capsys):
 
     async def go():
         t0 = time.perf_counter()
-        params = StdioServerParameters(command=cmd, args=args, cwd=str(REPO))
+        params = StdioServerParameters(command=cmd, args=args, cwd=str(REPO), env=dict(os.environ))  # this checkout
         async with Client(params, mode="legacy") as c:  # the initialize handshake real clients do today
             tools = (await c.list_tools()).tools
             t_list = time.perf_counter() - t0

@@ -1,5 +1,9 @@
 """Allowed-roots validation: the server only touches scripts and logs under roots the user granted.
 
+Roots are a ceiling: the server's `--root` folders (default the working directory) bound everything; the
+roots a client declares (MCP roots/list) may narrow them, never widen them (`allowed_roots`). A client that
+declares `file:///` gets exactly the `--root` folders.
+
 Pure functions, no MCP: `server.py` calls them before anything runs. The rule is the one the MCP
 reference filesystem server follows (modelcontextprotocol/servers, src/filesystem): resolve the path
 first (symlinks, `..`), *then* check that the resolved path lies inside a resolved root. Checking the
@@ -36,6 +40,24 @@ def normalize_roots(roots: Iterable[str | os.PathLike[str]]) -> list[Path]:
         p = Path(r).expanduser().resolve()
         if p not in out:
             out.append(p)
+    return out
+
+
+def allowed_roots(configured: Sequence[Path], client: Sequence[Path] | None) -> list[Path]:
+    """The folders a call may use: the intersection of the client's roots with the configured ceiling.
+
+    `client` None (no roots capability, or no file:// roots) means the configured roots. Each client root
+    inside a configured root narrows to itself; each configured root inside a client root stays as it is;
+    a client root that overlaps none adds nothing (so the result can be empty: nothing is allowed).
+    """
+    if client is None:
+        return list(configured)
+    out: list[Path] = []
+    for c in normalize_roots(client):
+        for r in configured:
+            narrowed = c if is_within(c, r) else r if is_within(r, c) else None
+            if narrowed is not None and narrowed not in out:
+                out.append(narrowed)
     return out
 
 
@@ -77,7 +99,7 @@ def resolve_in_roots(
         raise PathError(
             f"'{raw}' resolves to {resolved}, which is outside the allowed roots ({allowed}). "
             "Use a path inside the project, or restart the server with --root for that folder "
-            "(or add it to the client's roots)."
+            "(a client's roots can narrow --root, never widen it)."
         )
     if must_exist and not resolved.exists():
         hint = _nearby(resolved)
@@ -86,7 +108,19 @@ def resolve_in_roots(
         raise PathError(f"'{raw}' is a {'folder' if resolved.is_dir() else 'special file'}, not a file")
     if must_exist and kind == "dir" and not resolved.is_dir():
         raise PathError(f"'{raw}' is not a folder")
+    if must_exist and not (resolved.is_file() or resolved.is_dir()):  # a FIFO or device blocks or never ends
+        raise PathError(f"'{raw}' is a special file (FIFO, device or socket), not a file or folder")
     return resolved
+
+
+def inside_roots(raw: object, roots: Sequence[Path]) -> Path | None:
+    """`raw` resolved when it is a path string inside `roots` (any kind), else None; never raises."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        return resolve_in_roots(raw, roots, kind="any")
+    except PathError:
+        return None
 
 
 def _nearby(missing: Path, n: int = 5) -> str:

@@ -68,38 +68,15 @@ def format_symptom(s: cat.SymptomEntry) -> str:
     return "\n".join(lines)
 
 
-def explain(id_or_text: str) -> dict:
-    """Pure lookup: {'kind': 'cause'|'symptom'|'search', ...}; raises UsageError with suggestions."""
-    e = cat.resolve(id_or_text)
-    if e is not None:
-        return {"kind": "cause", "entry": e.model_dump() | {"ref": e.ref}}
-    syms = cat.load_symptoms()
-    if id_or_text in syms:
-        s = syms[id_or_text]
-        return {"kind": "symptom", "entry": s.model_dump() | {"ref": s.ref}}
-    if " " in id_or_text.strip():
-        hits = cat.search(id_or_text)
-        if hits:
-            return {
-                "kind": "search",
-                "query": id_or_text,
-                "results": [{"id": e.id, "title": e.title, "score": round(s, 3), "ref": e.ref} for e, s in hits],
-            }
-    close = cat.suggest(id_or_text)
-    hint = f"; did you mean: {', '.join(close)}?" if close else "; run `traintriage catalogue` to list ids"
-    raise UsageError(f"unknown id '{id_or_text}'{hint}")
-
-
 def run_explain(args: argparse.Namespace) -> int:
-    query = " ".join(args.id)
-    res = explain(query)
-    if res["kind"] == "cause":
-        text = format_entry(cat.resolve(query))
-    elif res["kind"] == "symptom":
-        text = format_symptom(cat.load_symptoms()[query])
+    res = cat.explain_query(" ".join(args.id))  # the same lookup and JSON as the MCP tool `explain`
+    if res.kind == "cause":
+        text = format_entry(cat.resolve(res.cause.id))
+    elif res.kind == "symptom":
+        text = format_symptom(cat.load_symptoms()[res.symptom.id])
     else:
-        text = f"no id '{query}'; closest entries by text:\n" + "\n".join(
-            f"  {r['id']:<28} {r['title']}" for r in res["results"]
+        text = f"no id '{res.query}'; closest entries by text:\n" + "\n".join(
+            f"  {r.id:<28} {r.title}" for r in res.results
         )
     return emit(args, res, text)
 

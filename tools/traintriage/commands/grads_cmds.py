@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from traintriage.cli import UsageError, add_json, emit
+from traintriage.cli import UsageError, add_json, emit, exit_code_for, require_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,9 +31,7 @@ def run_grads_cmd(args: argparse.Namespace) -> int:
     from traintriage.commands.probe_cmds import _progress
     from traintriage.grads_probe import UnknownTermError, format_grads, grads_script
 
-    s = Path(args.script)
-    if not s.is_file():
-        raise UsageError(f"script not found: {args.script}" if not s.exists() else f"not a file: {args.script}")
+    require_file(args.script)
     if args.steps < 2:
         raise UsageError(f"--steps must be at least 2, not {args.steps}")
     if args.timeout <= 0:
@@ -45,4 +43,4 @@ def run_grads_cmd(args: argparse.Namespace) -> int:
                            cwd=args.cwd, ablate=args.ablate, metric=args.metric, on_progress=_progress(args))
     except UnknownTermError as e:
         raise UsageError(str(e)) from e
-    return emit(args, rep, format_grads(rep), 0 if rep.verdict == "healthy" else 1)
+    return emit(args, rep, format_grads(rep), exit_code_for(rep.verdict))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from traintriage.cli import UsageError, add_json, emit
+from traintriage.cli import UsageError, add_json, emit, exit_code_for, require_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +26,9 @@ def format_report(report) -> str:
 def run_lint(args: argparse.Namespace) -> int:
     from traintriage.lint import LintError, lint_file
 
+    require_file(args.script)
     try:
         report = lint_file(args.script)
     except LintError as e:
         raise UsageError(str(e)) from e
-    return emit(args, report, format_report(report), 1 if report.verdict == "broken" else 0)
+    return emit(args, report, format_report(report), exit_code_for(report.verdict))

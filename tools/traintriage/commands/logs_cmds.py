@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from traintriage.cli import UsageError, add_json, emit
+from traintriage.cli import UsageError, add_json, emit, exit_code_for
 
 FORMATS = ("auto", "text", "csv", "jsonl", "hf", "tensorboard", "wandb", "mlflow")
 
@@ -33,6 +34,9 @@ def run_logs(args: argparse.Namespace) -> int:
         raise UsageError("--points must be >= 1")
     if args.classes is not None and args.classes < 2:
         raise UsageError("--classes must be >= 2")
+    path = Path(args.path)
+    if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO or device would block or never end
+        raise UsageError(f"{args.path} is not a regular file or folder; pass a log file or run folder")
     try:
         run = read_run(args.path, format=args.format)
         report = diagnose(run, num_classes=args.classes)
@@ -49,7 +53,7 @@ def run_logs(args: argparse.Namespace) -> int:
     payload["summary"] = summary
     if plot:
         payload["plot"] = plot
-    code = 1 if report.verdict == "broken" else 0
+    code = exit_code_for(report.verdict)
     return emit(args, payload, _text(run, report, summary, plot), code)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from traintriage.cli import UsageError, add_json, emit
+from traintriage.cli import UsageError, add_json, emit, exit_code_for, require_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,11 +38,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    s = Path(args.script)
-    if not s.exists():
-        raise UsageError(f"script not found: {args.script}")
-    if not s.is_file():
-        raise UsageError(f"not a file: {args.script} (pass the training script, e.g. train.py)")
+    require_file(args.script)
     if args.steps < 1:
         raise UsageError(f"--steps must be at least 1, not {args.steps}")
     if args.timeout <= 0:
@@ -51,8 +47,11 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-memory must be positive, not {args.max_memory}")
     if args.cwd and not Path(args.cwd).is_dir():
         raise UsageError(f"--cwd is not a directory: {args.cwd}")
-    if getattr(args, "logs", None) and not Path(args.logs).exists():
-        raise UsageError(f"--logs not found: {args.logs}")
+    logs = getattr(args, "logs", None)
+    if logs and not Path(logs).exists():
+        raise UsageError(f"--logs not found: {logs}")
+    if logs and not (Path(logs).is_file() or Path(logs).is_dir()):  # a FIFO or device would block the read
+        raise UsageError(f"--logs {logs} is not a regular file or folder")
 
 
 def _progress(args: argparse.Namespace):  # noqa: ANN202
@@ -95,7 +94,7 @@ def format_report(rep) -> str:  # noqa: ANN001
 
 
 def _code(rep) -> int:  # noqa: ANN001
-    return 0 if rep.verdict == "healthy" else 1
+    return exit_code_for(rep.verdict)
 
 
 def _bytes(gib: float | None) -> int | None:

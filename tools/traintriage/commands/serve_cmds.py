@@ -14,15 +14,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
         help="run the MCP server (stdio by default)",
-        description="Run traintriage's MCP server. Scripts and logs must lie under the allowed roots: the "
-        "client's roots when it declares them, else the --root folders, else the working directory.",
+        description="Run traintriage's MCP server. Scripts and logs must lie under the --root folders (default: "
+        "the working directory); a client's roots can narrow them, never widen them.",
     )
     p.add_argument(
         "--root",
         action="append",
         default=[],
         metavar="DIR",
-        help="allow scripts and logs under DIR (repeatable; default: the working directory)",
+        help="allow scripts and logs under DIR, and nowhere else (repeatable; default: the working directory)",
     )
     p.add_argument(
         "--http",
