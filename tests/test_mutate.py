@@ -97,12 +97,12 @@ def _flat(src: str) -> str:
 
 
 def test_registry_ids_are_unique_and_produce_catalogue_ids():
-    ids = [o.ID for o in OPERATORS]
+    ids = [o.NAME for o in OPERATORS]
     assert len(ids) == len(set(ids)) and len(ids) >= 20
     cat = set(load_catalogue())
     for o in OPERATORS:
-        assert o.PRODUCES and set(o.PRODUCES) <= cat, o.ID
-        assert (o.__doc__ or "").strip(), f"{o.ID} says its bug in its docstring"
+        assert o.PRODUCES and set(o.PRODUCES) <= cat, o.NAME
+        assert (o.__doc__ or "").strip(), f"{o.NAME} says its bug in its docstring"
     assert set(PLANTED) | NOT_ON_HOST == set(ids), "every operator is tested on HOST"
 
 

@@ -37,9 +37,9 @@ def run_mutants_cmd(args: argparse.Namespace) -> int:
     from traintriage.mutate.matrix import format_matrix, host_scripts, run_matrix
 
     if args.list:
-        return emit(args, {"operators": [{"id": o.ID, "produces": o.PRODUCES, "bug": (o.__doc__ or "").strip()}
+        return emit(args, {"operators": [{"id": o.NAME, "produces": o.PRODUCES, "bug": (o.__doc__ or "").strip()}
                                          for o in OPERATORS]},
-                    "\n".join(f"{o.ID:<30} -> {', '.join(o.PRODUCES)}" for o in OPERATORS))
+                    "\n".join(f"{o.NAME:<30} -> {', '.join(o.PRODUCES)}" for o in OPERATORS))
     try:
         ops = [by_id(i) for i in args.ops] if args.ops else None
     except KeyError as e:

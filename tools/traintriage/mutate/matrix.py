@@ -102,7 +102,7 @@ def run_host(script: Path, ops: Sequence, *, steps: int = 40, timeout: float = 1
         bad = next(r for r in runs if r.metric is None)
         why = f"exit {bad.returncode}: {bad.stderr_tail[-200:]}" if bad.returncode else "prints no final metric"
         return HostRow(host=name, usable=False, reason=why), [
-            Cell(host=name, op=o.ID, status="host-unusable", reason=why) for o in ops]
+            Cell(host=name, op=o.NAME, status="host-unusable", reason=why) for o in ops]
     seeds = [m.value for m in metrics]
     metric = metrics[0]
     rep = _triage(script, steps, timeout)
@@ -112,7 +112,7 @@ def run_host(script: Path, ops: Sequence, *, steps: int = 40, timeout: float = 1
     src = script.read_text(encoding="utf-8")
     for op in ops:
         mutant = mutate_source(src, op)
-        cell = Cell(host=name, op=op.ID, status="not-applicable", host_metric=seeds, metric=metric.name,
+        cell = Cell(host=name, op=op.NAME, status="not-applicable", host_metric=seeds, metric=metric.name,
                     expected=list(op.PRODUCES))
         if mutant is not None:
             _judge(cell, script, mutant, metric.higher_better, steps, timeout)
@@ -162,7 +162,7 @@ def run_matrix(
     work = []
     for h in hosts:
         name = f"{h.parent.name}/{h.name}"
-        mine = [o for o in ops if pairs is None or (name, o.ID) in pairs]
+        mine = [o for o in ops if pairs is None or (name, o.NAME) in pairs]
         if pairs is None or mine:
             work.append((h, mine))
     rows: list[HostRow] = []
@@ -179,7 +179,7 @@ def run_matrix(
         list(pool.map(one, work))
     rows.sort(key=lambda r: r.host)
     cells.sort(key=lambda c: (c.host, c.op))
-    return summarize(rows, cells, [o.ID for o in ops])
+    return summarize(rows, cells, [o.NAME for o in ops])
 
 
 def summarize(rows: list[HostRow], cells: list[Cell], op_ids: Sequence[str]) -> Matrix:

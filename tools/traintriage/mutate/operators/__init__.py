@@ -1,6 +1,6 @@
 """The mutation operators: one file each; OPERATORS below is the registry (an explicit, readable list).
 
-An operator module defines ID (kebab-case, unique), PRODUCES (the catalogue ids a correct diagnosis of its bug
+An operator module defines NAME (kebab-case, unique; an operator name, not a catalogue id), PRODUCES (the catalogue ids a correct diagnosis of its bug
 names, primary first), a docstring saying the bug in one line, and `apply(tree) -> bool`, which plants the bug
 in the host's AST in place and returns False when the host has nothing it applies to (then it is skipped).
 """
@@ -37,7 +37,7 @@ from traintriage.mutate.operators import (
 
 
 class Operator(Protocol):
-    ID: str
+    NAME: str
     PRODUCES: list[str]
 
     def apply(self, tree: ast.Module) -> bool: ...
@@ -70,6 +70,6 @@ OPERATORS: list[ModuleType] = [
 
 def by_id(op_id: str) -> ModuleType:
     for op in OPERATORS:
-        if op.ID == op_id:
+        if op.NAME == op_id:
             return op
-    raise KeyError(f"no mutation operator '{op_id}'; operators: {', '.join(o.ID for o in OPERATORS)}")
+    raise KeyError(f"no mutation operator '{op_id}'; operators: {', '.join(o.NAME for o in OPERATORS)}")

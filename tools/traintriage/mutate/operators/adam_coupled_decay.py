@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import call_name, expr
 
-ID = "adamw-to-adam"
+NAME = "adamw-to-adam"
 PRODUCES = ["adam-coupled-weight-decay"]
 
 

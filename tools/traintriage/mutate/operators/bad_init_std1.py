@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import optimizer_calls, stmt_lists
 
-ID = "bad-init-std1"
+NAME = "bad-init-std1"
 PRODUCES = ["bad-init", "saturated-activations", "exploding-gradients", "vanishing-gradients", "dead-relu",
             "non-finite-loss"]
 

@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import call_name, expr
 
-ID = "ce-to-nll"
+NAME = "ce-to-nll"
 PRODUCES = ["nll-without-log-softmax"]
 SWAP = {"cross_entropy": "torch.nn.functional.nll_loss", "CrossEntropyLoss": "torch.nn.NLLLoss"}
 

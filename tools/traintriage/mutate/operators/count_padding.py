@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import call_name
 
-ID = "count-padding"
+NAME = "count-padding"
 PRODUCES = ["padding-in-loss"]
 
 

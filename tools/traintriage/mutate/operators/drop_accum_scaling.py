@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import dotted, stmt_lists
 
-ID = "drop-accum-scaling"
+NAME = "drop-accum-scaling"
 PRODUCES = ["grad-accum-not-scaled"]
 
 

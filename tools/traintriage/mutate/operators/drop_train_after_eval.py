@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import is_method_stmt, receiver, stmt_call, stmt_lists
 
-ID = "drop-train-after-eval"
+NAME = "drop-train-after-eval"
 PRODUCES = ["wrong-train-eval-mode"]
 
 

@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import is_method_stmt, stmt_lists
 
-ID = "drop-zero-grad"
+NAME = "drop-zero-grad"
 PRODUCES = ["missing-zero-grad"]
 
 

@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.operators._lr import scale_lr
 
-ID = "lr-x100"
+NAME = "lr-x100"
 PRODUCES = ["lr-too-high", "exploding-gradients", "non-finite-loss"]
 
 

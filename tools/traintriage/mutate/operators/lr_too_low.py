@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.operators._lr import scale_lr
 
-ID = "lr-x1e-4"
+NAME = "lr-x1e-4"
 PRODUCES = ["lr-too-low"]
 
 

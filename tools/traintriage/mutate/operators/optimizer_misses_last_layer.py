@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import expr, optimizer_calls
 
-ID = "optimizer-misses-last-layer"
+NAME = "optimizer-misses-last-layer"
 PRODUCES = ["params-not-in-optimizer"]
 
 

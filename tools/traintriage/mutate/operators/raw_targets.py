@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.operators._unnormalize import unnormalize
 
-ID = "raw-targets"
+NAME = "raw-targets"
 PRODUCES = ["unnormalized-targets"]
 
 

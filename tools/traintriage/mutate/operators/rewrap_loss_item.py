@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import dotted, is_method_stmt, stmt_call, stmt_lists
 
-ID = "rewrap-loss-item"
+NAME = "rewrap-loss-item"
 PRODUCES = ["loss-detached"]
 
 

@@ -10,7 +10,7 @@ from traintriage.mutate.astops import (
     optimizer_names,
 )
 
-ID = "scheduler-per-batch"
+NAME = "scheduler-per-batch"
 PRODUCES = ["scheduler-misuse", "lr-too-low"]
 
 

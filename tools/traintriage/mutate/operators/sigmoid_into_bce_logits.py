@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import loss_calls, wrap_first_arg
 
-ID = "sigmoid-into-bce-logits"
+NAME = "sigmoid-into-bce-logits"
 PRODUCES = ["sigmoid-bceloss"]
 
 

@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import loss_calls, wrap_first_arg
 
-ID = "softmax-into-ce"
+NAME = "softmax-into-ce"
 PRODUCES = ["double-softmax"]
 
 

@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import is_method_stmt
 
-ID = "stale-batch"
+NAME = "stale-batch"
 PRODUCES = ["stale-batch"]
 
 

@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import find_stmt, is_method_stmt, optimizer_names, pop_stmt, stmt_lists
 
-ID = "step-before-backward"
+NAME = "step-before-backward"
 PRODUCES = ["step-order"]
 
 

@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import is_method_stmt, receiver, stmt_call, stmt_lists
 
-ID = "train-to-eval"
+NAME = "train-to-eval"
 PRODUCES = ["wrong-train-eval-mode"]
 
 

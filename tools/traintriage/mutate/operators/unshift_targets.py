@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import dotted
 
-ID = "unshift-targets"
+NAME = "unshift-targets"
 PRODUCES = ["labels-misaligned", "label-leakage"]
 TARGET_NAMES = ("y", "target", "targets", "label", "labels", "tgt", "yb", "y_batch")
 

@@ -4,7 +4,7 @@ import ast
 
 from traintriage.mutate.astops import find_stmt, is_method_stmt, optimizer_names, pop_stmt, stmt_lists
 
-ID = "zero-grad-after-backward"
+NAME = "zero-grad-after-backward"
 PRODUCES = ["step-order"]
 
 
