@@ -38,7 +38,7 @@ def test_list_and_unknown_name_as_json(tmp_path: Path):
     assert all(d["bug"] and d["expected"] for d in listed)
     bad = _cli("demo", "no-such-demo", "--json", cwd=tmp_path)
     assert bad.returncode == 2
-    assert "no-such-demo" in json.loads(bad.stdout)["error"] and demos.DEFAULT_DEMO in bad.stdout
+    assert "no-such-demo" in json.loads(bad.stdout)["error"]["message"] and demos.DEFAULT_DEMO in bad.stdout
 
 
 def test_stage_copies_to_a_temp_folder_and_diff_shows_the_fix(tmp_path: Path):
