@@ -4,7 +4,7 @@
 
 Each script runs in its own folder as the working directory (as `traintriage eval` does). Prints a markdown
 table (script, verdict, error ids, warning ids, crash, seconds) and writes the raw rows as JSON to --out.
-A row counts as a crash when triage exits non-zero, prints no JSON, or its verdict is `crashed`/`timeout`.
+A row counts as a crash when triage prints no JSON or its verdict is `crashed`/`timeout` (it exits 1 on `broken`).
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def triage_one(folder: Path, steps: int) -> dict:
     row["warnings"] = [f["id"] for f in rep["findings"] if f["severity"] == "warning"]
     row["messages"] = {f["id"]: f["message"] for f in rep["findings"] if f["severity"] in ("error", "warning")}
     row["notes"] = rep.get("notes", [])
-    row["crash"] = rc != 0 or rep["verdict"] in ("crashed", "timeout")
+    row["crash"] = rep["verdict"] in ("crashed", "timeout")  # triage exits 1 on a `broken` verdict: not a crash
     row["stderr_tail"] = rep.get("stderr_tail") or row["stderr_tail"]
     return row
 
