@@ -1,0 +1,89 @@
+# Origin: yunjey/pytorch-tutorial, tutorials/01-basics/logistic_regression/main.py, commit 0500d3df5a2a8080ccfccbc00aca0eacc21818db
+# Licence: MIT (Copyright (c) 2017 Yunjey Choi)
+# Changes (model, loss, optimizer and loop verbatim):
+# - torchvision MNIST (download) replaced by synthetic tensors of the same shapes/dtypes, 2000 train / 500 test
+#   images, each image a fixed class prototype plus noise; torch.manual_seed(0)
+# - checkpoint saved into a temp dir instead of ./model.ckpt; prints final_accuracy=... at the end
+import os
+import tempfile
+
+import torch
+import torch.nn as nn
+
+
+# Hyper-parameters 
+input_size = 28 * 28    # 784
+num_classes = 10
+num_epochs = 5
+batch_size = 100
+learning_rate = 0.001
+
+# --- adaptation: synthetic stand-in for MNIST (same shapes and dtypes: float images in [0,1] of
+# 1x28x28, int64 labels); each image is a fixed random class prototype plus uniform noise, so labels are learnable
+torch.manual_seed(0)
+_prototypes = torch.rand(10, 1, 28, 28)
+
+
+def _synthetic_mnist(n):
+    y = torch.randint(0, 10, (n,))
+    x = 0.5 * _prototypes[y] + 0.5 * torch.rand(n, 1, 28, 28)
+    return torch.utils.data.TensorDataset(x, y)
+
+
+train_dataset = _synthetic_mnist(2000)
+test_dataset = _synthetic_mnist(500)
+
+# Data loader (input pipeline)
+train_loader = torch.utils.data.DataLoader(dataset=train_dataset, 
+                                           batch_size=batch_size, 
+                                           shuffle=True)
+
+test_loader = torch.utils.data.DataLoader(dataset=test_dataset, 
+                                          batch_size=batch_size, 
+                                          shuffle=False)
+
+# Logistic regression model
+model = nn.Linear(input_size, num_classes)
+
+# Loss and optimizer
+# nn.CrossEntropyLoss() computes softmax internally
+criterion = nn.CrossEntropyLoss()  
+optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)  
+
+# Train the model
+total_step = len(train_loader)
+for epoch in range(num_epochs):
+    for i, (images, labels) in enumerate(train_loader):
+        # Reshape images to (batch_size, input_size)
+        images = images.reshape(-1, input_size)
+        
+        # Forward pass
+        outputs = model(images)
+        loss = criterion(outputs, labels)
+        
+        # Backward and optimize
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        
+        if (i+1) % 100 == 0:
+            print ('Epoch [{}/{}], Step [{}/{}], Loss: {:.4f}' 
+                   .format(epoch+1, num_epochs, i+1, total_step, loss.item()))
+
+# Test the model
+# In test phase, we don't need to compute gradients (for memory efficiency)
+with torch.no_grad():
+    correct = 0
+    total = 0
+    for images, labels in test_loader:
+        images = images.reshape(-1, input_size)
+        outputs = model(images)
+        _, predicted = torch.max(outputs.data, 1)
+        total += labels.size(0)
+        correct += (predicted == labels).sum()
+
+    print('Accuracy of the model on the 10000 test images: {} %'.format(100 * correct / total))
+
+# Save the model checkpoint
+torch.save(model.state_dict(), os.path.join(tempfile.mkdtemp(), 'model.ckpt'))
+print('final_accuracy={:.4f}'.format(float(correct) / total))
