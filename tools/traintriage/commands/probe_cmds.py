@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from traintriage.cli import UsageError, add_json, emit
+from traintriage.render import format_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,32 +63,6 @@ def _progress(args: argparse.Namespace):  # noqa: ANN202
             sys.stderr.write("\n")
 
     return show
-
-
-def format_report(rep) -> str:  # noqa: ANN001
-    lines = [f"{rep.tool}: {rep.target}", f"verdict: {rep.verdict}   ({rep.seconds:.1f} s)"]
-    if rep.findings:
-        lines.append("")
-        lines.append("findings (most likely first):")
-        for f in rep.findings:
-            lines.append(f"  [{f.severity}] {f.id}  (confidence {f.confidence:.2f}, {f.source})"
-                         + (f"  at {f.where}" if f.where else ""))
-            lines.append(f"      {f.message}")
-            lines.append(f"      ref: {f.ref}")
-    for s in rep.symptoms:
-        lines.append(f"  symptom {s.id}: {s.message}  -> {', '.join(s.candidates[:4])}")
-    m = rep.metrics or {}
-    if m.get("loss"):
-        lines.append("")
-        lines.append("loss: " + " ".join(f"{x:.4g}" if isinstance(x, (int, float)) else "nan" for x in m["loss"]))
-    if rep.notes:
-        lines.append("")
-        lines += [f"note: {n}" for n in rep.notes]
-    if rep.verdict == "crashed" and rep.stderr_tail:
-        lines.append("")
-        lines.append("stderr (tail):")
-        lines += ["  " + x for x in rep.stderr_tail.strip().splitlines()[-15:]]
-    return "\n".join(lines)
 
 
 def _code(rep) -> int:  # noqa: ANN001

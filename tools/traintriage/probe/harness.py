@@ -1449,7 +1449,7 @@ def install(rec: Recorder) -> None:
     from torch.nn.modules import module as module_mod
     from torch.optim import lr_scheduler
 
-    import traintriage._probe_state as state
+    import traintriage.probe.state as state
 
     state.recorder = rec
 
@@ -1468,10 +1468,10 @@ def install(rec: Recorder) -> None:
 
     def backward(tensors: Any, *a: Any, **k: Any) -> Any:
         rec.before_backward(tensors)
-        if rec.cfg.get("grads"):  # traintriage grads: decompose while the graph is alive (grads_probe.py)
-            from traintriage import grads_probe
+        if rec.cfg.get("grads"):  # traintriage grads: decompose while the graph is alive (probe/grads_record.py)
+            from traintriage.probe import grads_record
 
-            grads_probe.child_hook(rec, tensors)
+            grads_record.child_hook(rec, tensors)
         out = orig_backward(tensors, *a, **k)
         rec.after_backward()
         return out
@@ -1527,9 +1527,9 @@ def install(rec: Recorder) -> None:
                 out = fn(input, target, *a, **k)
                 rec.loss_call(name, input, target, k, out)
                 if rec.cfg.get("grads"):  # traintriage grads --ablate: this term's contribution -> 0
-                    from traintriage import grads_probe
+                    from traintriage.probe import grads_record
 
-                    out = grads_probe.ablate_hook(rec, name, out)
+                    out = grads_record.ablate_hook(rec, name, out)
                 return out
 
             loss.__wrapped__ = fn  # type: ignore[attr-defined]

@@ -21,9 +21,9 @@ def on_term(name: str, value: Any) -> Any:
     if r is not None:
         r.on_term(name, value, source="term")
         if r.cfg.get("grads"):
-            from traintriage import grads_probe
+            from traintriage.probe import grads_record
 
-            return grads_probe.ablate_hook(r, name, value)
+            return grads_record.ablate_hook(r, name, value)
     return value
 
 
