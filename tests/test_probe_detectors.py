@@ -219,7 +219,7 @@ def test_padding_from_input_tokens_with_few_classes():
 def test_pad_check_reads_padding_from_tokens():
     import torch
 
-    from traintriage.probe.harness import _pad_check
+    from traintriage.probe.detectors.padding_in_loss import _pad_check
 
     torch.manual_seed(0)
     toks = torch.randint(1, 20, (8, 10))
