@@ -86,15 +86,21 @@ def triage_script(
     logs: str | os.PathLike | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     cancel: threading.Event | None = None,
+    only: Sequence[str] | None = None,
+    skip: Sequence[str] | None = None,
 ) -> Report:
+    """`only` / `skip`: probe check ids to keep / turn off (probe.detectors.selected; an unknown id raises
+    probe.detectors.UnknownCheckError, a ValueError). A check turned off records and judges nothing."""
+    from traintriage.probe.detectors import checks_config
     from traintriage.probe.grads_record import child_config
     from traintriage.probe.runner import probe_with_records
 
     script = str(script)
+    extra = {**child_config(steps), **checks_config(only, skip)}
     notes: list[str] = []
     lint_rep = _lint(script, notes)
     probe, records = probe_with_records(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,
-                                        on_progress=on_progress, cancel=cancel, extra=child_config(steps))
+                                        on_progress=on_progress, cancel=cancel, extra=extra)
     findings = _merge(lint_rep, probe, notes)
     have = {f.id for f in findings}
     findings += [f for f in _grads(records, notes) if f.id not in have]

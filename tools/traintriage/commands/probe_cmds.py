@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("triage", help="lint + probe (+ logs): one ranked report of likely causes")
     p.add_argument("script", help="the training script, run unmodified (its own args go after `--`)")
     p.add_argument("--logs", help="a log file or folder of the real run (TensorBoard, CSV, JSONL, ...)")
+    p.add_argument("--only", nargs="+", metavar="ID", help="run only these probe checks (catalogue ids)")
+    p.add_argument("--skip", nargs="+", metavar="ID", help="turn these probe checks off (catalogue ids)")
     _common(p)
     p.set_defaults(func=run_triage_cmd)
 
@@ -79,9 +81,13 @@ def run_probe_cmd(args: argparse.Namespace) -> int:
 
 
 def run_triage_cmd(args: argparse.Namespace) -> int:
+    from traintriage.probe.detectors import UnknownCheckError
     from traintriage.triage import triage_script
 
     _check(args)
-    rep = triage_script(args.script, steps=args.steps, timeout=args.timeout, args=args.script_args, cwd=args.cwd,
-                        logs=args.logs, on_progress=_progress(args))
+    try:
+        rep = triage_script(args.script, steps=args.steps, timeout=args.timeout, args=args.script_args, cwd=args.cwd,
+                            logs=args.logs, on_progress=_progress(args), only=args.only, skip=args.skip)
+    except UnknownCheckError as e:
+        raise UsageError(str(e)) from e
     return emit(args, rep, format_report(rep), _code(rep))
