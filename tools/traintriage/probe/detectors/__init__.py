@@ -53,6 +53,7 @@ REGISTRY = [
     "label_leakage",
     "stale_batch",
     "class_imbalance_collapse",
+    "spectral_norm_not_iterated",
 ]
 
 
