@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-recorder: Any = None  # the active traintriage.probe.harness.Recorder, or None
+recorder: Any = None  # the active traintriage.probe.core.Recorder, or None
 
 
 def on_term(name: str, value: Any) -> Any:
