@@ -1,4 +1,4 @@
-"""spectral-norm-not-iterated, measured on real runs: an EMA teacher that keeps spectral norm's random u, v
+"""spectral-norm-uninitialized, measured on real runs: an EMA teacher that keeps spectral norm's random u, v
 (the bug), the same teacher refreshed with the student's iterated u, v (the fix), and a healthy look-alike
 (spectral norm through the parametrization API, which iterates when it wraps the layer)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from traintriage.probe.detectors import spectral_norm_not_iterated as det
+from traintriage.probe.detectors import spectral_norm_uninitialized as det
 
 HEAD = """
 import copy
@@ -51,7 +51,7 @@ def test_fires_on_a_teacher_that_never_iterates(tmp_path):
     rep, recs = _probe(tmp_path, "nn.utils.spectral_norm")
     assert recs and all(r["train_forwards"] == 0 for r in recs)
     assert max(r["ratio"] for r in recs) >= det.SIGMA_RATIO
-    f = [f for f in rep.findings if f.id == "spectral-norm-not-iterated"]
+    f = [f for f in rep.findings if f.id == "spectral-norm-uninitialized"]
     assert f and f[0].evidence["max_ratio"] >= det.SIGMA_RATIO
 
 
@@ -59,14 +59,14 @@ def test_fires_on_a_teacher_that_never_iterates(tmp_path):
 def test_quiet_when_the_teacher_copies_the_iterated_vectors(tmp_path):
     rep, recs = _probe(tmp_path, "nn.utils.spectral_norm", COPY_BUFFERS)
     assert recs and recs[-1]["ratio"] < det.SIGMA_RATIO  # wrong at the first forward only, then refreshed
-    assert "spectral-norm-not-iterated" not in {f.id for f in rep.findings}
+    assert "spectral-norm-uninitialized" not in {f.id for f in rep.findings}
 
 
 @pytest.mark.slow
 def test_quiet_on_the_parametrization_api(tmp_path):
     rep, recs = _probe(tmp_path, "nn.utils.parametrizations.spectral_norm")
     assert recs and all(r["ratio"] < det.SIGMA_RATIO for r in recs)  # measured, and close to sigma
-    assert "spectral-norm-not-iterated" not in {f.id for f in rep.findings}
+    assert "spectral-norm-uninitialized" not in {f.id for f in rep.findings}
 
 
 def test_a_layer_wrong_once_then_refreshed_is_not_a_finding():

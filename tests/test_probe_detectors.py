@@ -146,7 +146,7 @@ def _bug(id_):
         return e(inputs=[{"step": 0, "float": True, "mean": 120.0, "std": 70.0, "absmax": 255.0, "shape": [32, 784]}])
     if id_ == "stale-batch":
         return e(loaders=[{"index": 0, "len": 16, "batches": 1, "iters": 1}])
-    if id_ == "spectral-norm-not-iterated":
+    if id_ == "spectral-norm-uninitialized":
         recs = [{"kind": "specnorm", "layer": "0", "n": 0, "step": s, "estimate": 0.05, "sigma": 1.1, "ratio": 22.0,
                  "train_forwards": 0, "measured": s + 1} for s in range(3)]
         return e(records={"specnorm": recs})

@@ -53,7 +53,7 @@ REGISTRY = [
     "label_leakage",
     "stale_batch",
     "class_imbalance_collapse",
-    "spectral_norm_not_iterated",
+    "spectral_norm_uninitialized",
 ]
 
 

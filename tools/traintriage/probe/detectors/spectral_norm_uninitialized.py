@@ -1,4 +1,4 @@
-"""spectral-norm-not-iterated: a spectral-normalized layer ran in eval mode before its power iteration ever ran.
+"""spectral-norm-uninitialized: a spectral-normalized layer ran in eval mode before its power iteration ever ran.
 
 `torch.nn.utils.spectral_norm` divides the weight by an estimate of its largest singular value, u^T W v, and
 refines u and v by one power-iteration step on every *training-mode* forward; in eval mode it reuses them as
@@ -51,7 +51,7 @@ def detect(ev: dict[str, Any]) -> list:
     # not only in one evaluation before training started
     in_training = max(r.get("step") or 0 for r in bad) >= 1
     return [finding(
-        "spectral-norm-not-iterated", "error" if in_training else "warning", 0.9 if in_training else 0.7,
+        "spectral-norm-uninitialized", "error" if in_training else "warning", 0.9 if in_training else 0.7,
         f"{len(layers)} spectral-normalized layer(s) ran in eval mode before any training-mode forward: their "
         f"power iteration never ran, so they divided the weight by {worst['estimate']:.3g} instead of its "
         f"largest singular value {worst['sigma']:.3g} ({worst['layer']}: weights used {worst['ratio']:.3g}x "
@@ -85,7 +85,7 @@ class Recording(Check):
     """At the first eval-mode forwards of each spectral-normalized layer: the estimate u^T W v it used, the
     real largest singular value, and its training-mode forwards so far (`specnorm` records)."""
 
-    id = "spectral-norm-not-iterated"
+    id = "spectral-norm-uninitialized"
 
     def __init__(self) -> None:
         self.has_sn: dict[int, bool] = {}  # module id -> carries a spectral norm
