@@ -60,3 +60,17 @@ def test_listing_commands(cmd):
 def test_catalogue_unknown_family():
     r = run("catalogue", "--family", "nope")
     assert r.returncode == 2 and "families" in r.stderr
+
+
+@pytest.mark.parametrize(("query", "first"), [
+    ("loss is flat and does not go down", "flat-loss"),
+    ("the loss isn't decreasing at all", "flat-loss"),
+    ("loss becomes nan after a few steps", "nan-loss"),
+    ("validation loss goes up while training loss falls", "overfitting"),
+])
+def test_free_text_explain_ranks_the_matching_symptom_first(query: str, first: str):
+    """Issue 19: a description of a curve is a symptom first; the search spans symptoms and causes."""
+    from traintriage.explain import explain_query
+
+    res = explain_query(query)
+    assert res.kind == "search" and res.results[0].id == first and res.results[0].kind == "symptom"

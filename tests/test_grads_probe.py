@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 from traintriage.gradients import decompose
-from traintriage.grads_probe import UnknownTermError, grads_findings, grads_script, sample_steps
+from traintriage.probe.grads import UnknownTermError, grads_findings, grads_script, sample_steps
 
 CASES = Path(__file__).resolve().parents[1] / "evals" / "cases"
 

@@ -146,6 +146,10 @@ def _bug(id_):
         return e(inputs=[{"step": 0, "float": True, "mean": 120.0, "std": 70.0, "absmax": 255.0, "shape": [32, 784]}])
     if id_ == "stale-batch":
         return e(loaders=[{"index": 0, "len": 16, "batches": 1, "iters": 1}])
+    if id_ == "spectral-norm-uninitialized":
+        recs = [{"kind": "specnorm", "layer": "0", "n": 0, "step": s, "estimate": 0.05, "sigma": 1.1, "ratio": 22.0,
+                 "train_forwards": 0, "measured": s + 1} for s in range(3)]
+        return e(records={"specnorm": recs})
     raise KeyError(id_)
 
 
@@ -219,7 +223,7 @@ def test_padding_from_input_tokens_with_few_classes():
 def test_pad_check_reads_padding_from_tokens():
     import torch
 
-    from traintriage.probe.harness import _pad_check
+    from traintriage.probe.detectors.padding_in_loss import _pad_check
 
     torch.manual_seed(0)
     toks = torch.randint(1, 20, (8, 10))

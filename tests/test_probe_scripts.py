@@ -196,7 +196,7 @@ def test_cancel_kills_the_child(tmp_path):
 
 def test_probe_state_records_custom_terms(tmp_path):
     s = tmp_path / "t.py"
-    s.write_text("import torch, traintriage\nimport traintriage._probe_state as st\n"
+    s.write_text("import torch, traintriage\nimport traintriage.probe.state as st\n"
                  "m = torch.nn.Linear(3, 1); o = torch.optim.SGD(m.parameters(), lr=0.1)\n"
                  "x = torch.randn(16, 3)\n"
                  "for i in range(20):\n"

@@ -19,7 +19,7 @@ def term(name: str, value):  # noqa: ANN001 - a tensor, but torch is not importe
     """
     import sys
 
-    hook = getattr(sys.modules.get("traintriage._probe_state"), "on_term", None)
+    hook = getattr(sys.modules.get("traintriage.probe.state"), "on_term", None)
     if hook is not None:
         out = hook(name, value)  # under `traintriage grads --ablate NAME` the probe returns the term zeroed
         if out is not None:

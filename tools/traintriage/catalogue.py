@@ -21,12 +21,8 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from traintriage.outputs import ExplainResult
 
 ENTRY_FIELDS = ("title", "symptoms", "cause", "confirm", "fix", "sources")
 SYMPTOM_FIELDS = ("title", "looks like", "detected by", "candidates")
@@ -262,44 +258,6 @@ def search(text: str, limit: int = 5) -> list[tuple[Entry, float]]:
             scored.append((e, hits / len(words)))
     scored.sort(key=lambda t: -t[1])
     return scored[:limit]
-
-
-# Characters of a catalogue or symptom id: a query made only of these, with no space, is an id (mistyped or
-# not), so it gets "did you mean" rather than a word search.
-_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
-_EVERY_ID = "every id: `traintriage catalogue`, or the MCP resource traintriage://catalogue"
-
-
-def explain_query(query: str) -> ExplainResult:
-    """A cause id (or alias), a symptom id, or free text to search. Raises UsageError with suggestions."""
-    from traintriage.errors import UsageError
-    from traintriage.outputs import ExplainResult, SearchHit, cause_out, symptom_out
-
-    q = query.strip()
-    if not q:
-        raise UsageError("empty query; pass a catalogue id such as 'double-softmax' or a symptom in words")
-    e = resolve(q)
-    if e is not None:
-        return ExplainResult(kind="cause", cause=cause_out(e))
-    syms = load_symptoms()
-    if q in syms:
-        return ExplainResult(kind="symptom", symptom=symptom_out(syms[q]))
-    if set(q) <= _ID_CHARS and " " not in q:
-        close = suggest(q)
-        if close or "-" in q:
-            hint = f"did you mean: {', '.join(close)}?" if close else f"{_EVERY_ID}."
-            raise UsageError(f"unknown id '{q}'; {hint} Or describe the symptom in words to search.")
-    hits = search(q)
-    if not hits:
-        raise UsageError(
-            f"nothing in the catalogue matches '{q}'. Describe what the curve does (e.g. 'loss flat at ln(10) "
-            f"from the first step'); {_EVERY_ID}."
-        )
-    return ExplainResult(
-        kind="search",
-        query=q,
-        results=[SearchHit(id=e.id, title=e.title, score=round(s, 3), ref=e.ref) for e, s in hits],
-    )
 
 
 def refs_pages() -> dict[str, Path]:

@@ -47,8 +47,8 @@ _USER_ERRORS = (
     "traintriage.logs.model:LogReadError",
     "traintriage.logs:PlotUnavailable",
     "traintriage.lint:LintError",
-    "traintriage.grads_probe:UnknownTermError",
-    "traintriage.probe.grads_probe:UnknownTermError",  # where issue 17 moves the grads probe
+    "traintriage.probe.grads:UnknownTermError",
+    "traintriage.probe.detectors:UnknownCheckError",
     "traintriage.evals:CaseError",
     "traintriage.install_skill:InstallError",
 )

@@ -313,7 +313,7 @@ def run_script(case: Case, script: str, *, steps: int, timeout: float) -> Report
     """Run the case's tool on one of its scripts (the cwd is the case folder)."""
     path = Path(case.path) / script
     if case.tool == "grads":
-        from traintriage.grads_probe import grads_script
+        from traintriage.probe.grads import grads_script
 
         argv = case.grads_args if script == "train.py" else (case.fixed_grads_args or [])
         return grads_script(path, steps=steps, timeout=timeout, cwd=case.path, **_grads_kwargs(argv))

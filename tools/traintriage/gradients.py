@@ -1,12 +1,12 @@
 """Per-loss-term gradient decomposition and the metric-stuck rough map (seed 000's three questions).
 
 Pure functions over tensors and numbers; the probe calls `decompose` at a few steps of the user's run,
-`grads_script` (in traintriage.grads_probe) wraps it for the CLI and the MCP server.
+`grads_script` (in traintriage.probe.grads) wraps it for the CLI and the MCP server.
 
 The three questions, cheapest first:
 1. Is d(loss)/d(term) nonzero at the current operating point?      -> `dloss_dterm`
 2. Can the parameters move the term at all?                         -> `dterm_dparam_norm`
-3. Does the term reach the same value when its contribution is off? -> an ablation run (see grads_probe)
+3. Does the term reach the same value when its contribution is off? -> an ablation run (see probe/grads.py)
 and, when 1 and 2 say "yes", is another term pulling the shared parameters the other way? -> `cosines`.
 """
 

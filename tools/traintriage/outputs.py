@@ -48,10 +48,11 @@ class SymptomOut(BaseModel):
 
 
 class SearchHit(BaseModel):
-    id: str = Field(description="Catalogue id; pass it to `explain` for the full entry.")
+    id: str = Field(description="Catalogue or symptom id; pass it to `explain` for the full entry.")
     title: str
-    score: float = Field(description="Share of the query's words found in the entry, 0..1.")
+    score: float = Field(description="Share of the query's words found (id/title words count double), 0..1.")
     ref: str
+    kind: Literal["cause", "symptom"] = Field(default="cause", description="A cause entry or a symptom.")
 
 
 class ExplainResult(BaseModel):

@@ -69,6 +69,11 @@ CONSEQUENCES: dict[str, frozenset[str]] = {
     # sample (dead-relu), overflow (non-finite-loss), and start the loss far above chance (bad-init).
     "unnormalized-inputs": frozenset({"lr-too-high", "exploding-gradients", "module-gradient-outlier",
                                       "saturated-activations", "dead-relu", "non-finite-loss", "bad-init"}),
+    # refs/catalogue/structure.md#spectral-norm-uninitialized: a spectral-normalized layer that never ran its power
+    # iteration uses its weight sigma/estimate times too large (10-90x per layer on the eval case), so a loss
+    # computed against its outputs (a mean teacher's consistency target) has residuals and gradients that large.
+    "spectral-norm-uninitialized": frozenset({"lr-too-high", "exploding-gradients", "module-gradient-outlier",
+                                             "saturated-activations", "dead-relu", "non-finite-loss", "bad-init"}),
     # refs/catalogue/data.md#unnormalized-targets: the regression gradient is proportional to the residual, so
     # raw-unit targets make the first updates as large as the targets.
     "unnormalized-targets": frozenset({"lr-too-high", "exploding-gradients", "module-gradient-outlier",

@@ -178,7 +178,9 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
     async def explain(query: ti.Query) -> ExplainResult:
         """Look up a failure cause or symptom in the traintriage catalogue: how to confirm it and how to fix
         it, with sources. Free text searches the catalogue by symptom."""
-        return cat.explain_query(query)
+        from traintriage.explain import explain_query
+
+        return explain_query(query)
 
     if _provides("lint", "lint_file"):
 
@@ -247,7 +249,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             del measured["classify"]
             return classify(measured.pop("term"), **measured)
 
-    if _provides("grads_probe", "grads_script"):
+    if _provides("probe.grads", "grads_script"):
 
         @tool(title="Decompose gradients per loss term (runs the script)", annotations=RUNS_CODE)
         async def grad_decomposition(
@@ -261,7 +263,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             and the metric-stuck rough-map reading as findings (loss-saturated, structural-ceiling,
             competing-losses, same-basin). Custom terms are seen where the script marks them with
             traintriage.term(name, value). Sends progress; cancelling kills the child."""
-            from traintriage.grads_probe import grads_script
+            from traintriage.probe.grads import grads_script
 
             path = state.path(script, client_roots)
             async with state.limiter:

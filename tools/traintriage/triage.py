@@ -1,7 +1,7 @@
 """Triage one training script: probe it (overfit one batch under instrumentation), lint its source, and
 read its logs when given; merge everything into one ranked Report (tool="triage").
 
-The probe's child also decomposes the loss into its terms at three sampled steps (grads_probe's hooks, the
+The probe's child also decomposes the loss into its terms at three sampled steps (probe/grads_record.py hooks, the
 same run, no second process); the rough-map findings join the report when the script computes more than one
 loss term or a term looks saturated (issue: "triage includes them when more than one term is present").
 
@@ -62,7 +62,7 @@ def _logs(path: str, notes: list[str]) -> Report | None:
 def _grads(records: list[dict[str, Any]], notes: list[str]) -> list[Finding]:
     """Rough-map findings from the probe run's own `grads` records, when the loss has parts worth reading."""
     try:
-        from traintriage.grads_probe import grads_findings, terms_seen
+        from traintriage.probe.grads import grads_findings, terms_seen
     except ImportError:
         return []
     try:
@@ -87,15 +87,21 @@ def triage_script(
     on_progress: Callable[[int, int, str], None] | None = None,
     cancel: threading.Event | None = None,
     max_memory: int | None = None,
+    only: Sequence[str] | None = None,
+    skip: Sequence[str] | None = None,
 ) -> Report:
-    from traintriage.grads_probe import child_config
+    """`only` / `skip`: probe check ids to keep / turn off (probe.detectors.selected; an unknown id raises
+    probe.detectors.UnknownCheckError, a ValueError). A check turned off records and judges nothing."""
+    from traintriage.probe.detectors import checks_config
+    from traintriage.probe.grads_record import child_config
     from traintriage.probe.runner import probe_with_records
 
     script = str(script)
+    extra = {**child_config(steps), **checks_config(only, skip)}
     notes: list[str] = []
     lint_rep = _lint(script, notes)
     probe, records = probe_with_records(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,
-                                        on_progress=on_progress, cancel=cancel, extra=child_config(steps),
+                                        on_progress=on_progress, cancel=cancel, extra=extra,
                                         max_memory=max_memory)
     findings = _merge(lint_rep, probe, notes)
     have = {f.id for f in findings}

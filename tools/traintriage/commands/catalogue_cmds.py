@@ -69,7 +69,9 @@ def format_symptom(s: cat.SymptomEntry) -> str:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    res = cat.explain_query(" ".join(args.id))  # the same lookup and JSON as the MCP tool `explain`
+    from traintriage.explain import explain_query
+
+    res = explain_query(" ".join(args.id))  # the same lookup and JSON as the MCP tool `explain`
     if res.kind == "cause":
         text = format_entry(cat.resolve(res.cause.id))
     elif res.kind == "symptom":

@@ -28,7 +28,8 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
         demo = get_demo(args.name)
     except DemoError as e:
         raise UsageError(str(e)) from e
-    from traintriage.commands.probe_cmds import _code, _progress, format_report
+    from traintriage.commands.probe_cmds import _code, _progress
+    from traintriage.render import format_report
     from traintriage.triage import triage_script
 
     folder = stage_demo(demo.name)

@@ -29,7 +29,8 @@ def run_grads_cmd(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from traintriage.commands.probe_cmds import _progress
-    from traintriage.grads_probe import UnknownTermError, format_grads, grads_script
+    from traintriage.probe.grads import UnknownTermError, grads_script
+    from traintriage.render import format_grads
 
     require_file(args.script)
     if args.steps < 2:

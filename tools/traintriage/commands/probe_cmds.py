@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from traintriage.cli import UsageError, add_json, emit, exit_code_for, require_file
+from traintriage.render import format_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("triage", help="lint + probe (+ logs): one ranked report of likely causes")
     p.add_argument("script", help="the training script, run unmodified (its own args go after `--`)")
     p.add_argument("--logs", help="a log file or folder of the real run (TensorBoard, CSV, JSONL, ...)")
+    p.add_argument("--only", nargs="+", metavar="ID", help="run only these probe checks (catalogue ids)")
+    p.add_argument("--skip", nargs="+", metavar="ID", help="turn these probe checks off (catalogue ids)")
     _common(p)
     p.set_defaults(func=run_triage_cmd)
 
@@ -67,32 +70,6 @@ def _progress(args: argparse.Namespace):  # noqa: ANN202
     return show
 
 
-def format_report(rep) -> str:  # noqa: ANN001
-    lines = [f"{rep.tool}: {rep.target}", f"verdict: {rep.verdict}   ({rep.seconds:.1f} s)"]
-    if rep.findings:
-        lines.append("")
-        lines.append("findings (most likely first):")
-        for f in rep.findings:
-            lines.append(f"  [{f.severity}] {f.id}  (confidence {f.confidence:.2f}, {f.source})"
-                         + (f"  at {f.where}" if f.where else ""))
-            lines.append(f"      {f.message}")
-            lines.append(f"      ref: {f.ref}")
-    for s in rep.symptoms:
-        lines.append(f"  symptom {s.id}: {s.message}  -> {', '.join(s.candidates[:4])}")
-    m = rep.metrics or {}
-    if m.get("loss"):
-        lines.append("")
-        lines.append("loss: " + " ".join(f"{x:.4g}" if isinstance(x, (int, float)) else "nan" for x in m["loss"]))
-    if rep.notes:
-        lines.append("")
-        lines += [f"note: {n}" for n in rep.notes]
-    if rep.verdict == "crashed" and rep.stderr_tail:
-        lines.append("")
-        lines.append("stderr (tail):")
-        lines += ["  " + x for x in rep.stderr_tail.strip().splitlines()[-15:]]
-    return "\n".join(lines)
-
-
 def _code(rep) -> int:  # noqa: ANN001
     return exit_code_for(rep.verdict)
 
@@ -111,9 +88,14 @@ def run_probe_cmd(args: argparse.Namespace) -> int:
 
 
 def run_triage_cmd(args: argparse.Namespace) -> int:
+    from traintriage.probe.detectors import UnknownCheckError
     from traintriage.triage import triage_script
 
     _check(args)
-    rep = triage_script(args.script, steps=args.steps, timeout=args.timeout, args=args.script_args, cwd=args.cwd,
-                        logs=args.logs, on_progress=_progress(args), max_memory=_bytes(args.max_memory))
+    try:
+        rep = triage_script(args.script, steps=args.steps, timeout=args.timeout, args=args.script_args, cwd=args.cwd,
+                            logs=args.logs, on_progress=_progress(args), only=args.only, skip=args.skip,
+                            max_memory=_bytes(args.max_memory))
+    except UnknownCheckError as e:
+        raise UsageError(str(e)) from e
     return emit(args, rep, format_report(rep), _code(rep))

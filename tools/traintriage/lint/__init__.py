@@ -78,7 +78,7 @@ def rule_ids() -> dict[str, str]:
 
 def lint_source(src: str, filename: str = "<script>") -> list[Finding]:
     """All findings for a script's source text, most important first. Raises LintError on a SyntaxError."""
-    from traintriage.lint.astutil import Ctx
+    from traintriage.lint.context import Ctx
     from traintriage.report import sort_findings
 
     try:

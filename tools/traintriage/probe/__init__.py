@@ -1,7 +1,8 @@
 """Run an unmodified training script in a child process under instrumentation; name the cause.
 
-`run_probe(script, mode="overfit"|"observe", ...) -> Report`. See runner.py (parent), harness.py (child),
-evidence.py (records -> evidence -> report) and detectors/ (one module per cause id).
+`run_probe(script, mode="overfit"|"observe", ...) -> Report`. See runner.py (parent), harness.py (child: hooks),
+core.py (child: shared context + event dispatch), evidence.py (records -> evidence -> report) and detectors/
+(one module per check: its recording half and its judging half).
 """
 
 from __future__ import annotations

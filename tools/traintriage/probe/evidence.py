@@ -101,6 +101,9 @@ def build_evidence(raw: dict[str, Any]) -> dict[str, Any]:
         "manual": manual,
         "harness_errors": by.get("harness-error", []),
         "lossgrad": by.get("lossgrad", []),
+        "checks_off": ((by.get("checks") or [{}])[-1]).get("off") or [],  # turned off by only/skip
+        # every record by kind: a new check reads its own record kind here without a line in this function
+        "records": by,
     }
     ev["pinned"] = ev["mode"] == "overfit" and any(ld.get("batches", 0) > 0 for ld in loaders)
     ev["overfit"] = overfit_summary(ev)

@@ -178,7 +178,7 @@ def run_child(
     max_memory = max_memory or default_max_memory()
     cfg = {"script": str(script_p), "args": list(args), "mode": mode, "steps": int(steps),
            "evidence": str(evidence), "sandbox": str(sandbox), "probe_dir": str(tmp), "max_memory": max_memory,
-           **(extra or {})}  # extra: e.g. grads_probe's keys
+           **(extra or {})}  # extra: e.g. the grads recording's keys
     cfg_path = tmp / "config.json"
     cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
     env = dict(os.environ)
@@ -286,7 +286,7 @@ def probe_with_records(
     max_memory: int | None = None,
 ) -> tuple[Report, list[dict[str, Any]]]:
     """run_probe, also returning the child's raw evidence records (for callers that switched extra hooks
-    on through `extra`, e.g. triage reading grads_probe's `grads` records from the same run)."""
+    on through `extra`, e.g. triage reading the grads recording's `grads` records from the same run)."""
     from traintriage.probe.evidence import build_evidence, build_report
 
     if mode not in ("overfit", "observe"):

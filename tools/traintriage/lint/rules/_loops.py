@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from traintriage.lint.astutil import Ctx, Event
+from traintriage.lint.context import Ctx
+from traintriage.lint.training_loop import Event
 
 
 def loop_events(ctx: Ctx) -> list[tuple[object, list[Event]]]:

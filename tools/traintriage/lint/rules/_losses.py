@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from traintriage.lint.astutil import Ctx
+from traintriage.lint.context import Ctx
 
 
 def loss_inputs(

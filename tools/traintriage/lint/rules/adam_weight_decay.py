@@ -8,7 +8,8 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, arg, kwarg, number, short
+from traintriage.lint.context import Ctx, number
+from traintriage.lint.syntax import arg, kwarg, short
 from traintriage.report import Finding
 
 RULE = "adam-with-weight-decay"

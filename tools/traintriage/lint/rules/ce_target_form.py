@@ -13,8 +13,9 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import MAX_DEPTH, Ctx, dotted, method_name, receiver
+from traintriage.lint.context import Ctx
 from traintriage.lint.rules._losses import loss_inputs
+from traintriage.lint.syntax import MAX_DEPTH, dotted, method_name, receiver
 from traintriage.report import Finding
 
 RULE = "cross-entropy-target-form"

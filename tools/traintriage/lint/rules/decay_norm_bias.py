@@ -10,17 +10,9 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import (
-    BIAS_LAYERS,
-    NORM_CONTAINING,
-    NORM_LAYERS,
-    Ctx,
-    arg,
-    kwarg,
-    method_name,
-    number,
-    short,
-)
+from traintriage.lint.context import Ctx, number
+from traintriage.lint.syntax import arg, kwarg, method_name, short
+from traintriage.lint.vocab import BIAS_LAYERS, NORM_CONTAINING, NORM_LAYERS
 from traintriage.report import Finding
 
 RULE = "decay-on-all-parameters"

@@ -12,17 +12,10 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import (
-    Ctx,
-    Event,
-    dotted,
-    freezes,
-    method_name,
-    receiver,
-    scope_events,
-    trained_models,
-)
+from traintriage.lint.context import Ctx, scope_events, trained_models
 from traintriage.lint.rules._loops import cyclic_after, loop_events
+from traintriage.lint.syntax import dotted, freezes, method_name, receiver
+from traintriage.lint.training_loop import Event
 from traintriage.report import Finding
 
 RULE = "eval-mode-during-training"

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import NO_GRAD_CONTEXTS, Ctx, dotted, method_name, trained_models
+from traintriage.lint.context import Ctx, trained_models
+from traintriage.lint.syntax import dotted, method_name
+from traintriage.lint.vocab import NO_GRAD_CONTEXTS
 from traintriage.report import Finding
 
 RULE = "validation-without-eval-mode"

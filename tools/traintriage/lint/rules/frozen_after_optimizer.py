@@ -9,7 +9,8 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, backward_lines, filters_requires_grad, freezes, parameters_roots
+from traintriage.lint.context import Ctx, backward_lines, filters_requires_grad, parameters_roots
+from traintriage.lint.syntax import freezes
 from traintriage.report import Finding
 
 RULE = "freeze-after-optimizer"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, dotted, method_name
+from traintriage.lint.context import Ctx
 from traintriage.lint.rules._loops import loop_events
+from traintriage.lint.syntax import dotted, method_name
 from traintriage.report import Finding
 
 RULE = "accumulation-without-loss-scaling"

@@ -15,7 +15,8 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, arg, const_number, method_name, receiver
+from traintriage.lint.context import Ctx
+from traintriage.lint.syntax import arg, const_number, method_name, receiver
 from traintriage.report import Finding
 
 RULE = "loss-reduced-before-nonlinearity"

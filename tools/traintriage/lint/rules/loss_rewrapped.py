@@ -7,7 +7,8 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, dotted, kwarg, method_name, receiver, scope_events, walk_scope
+from traintriage.lint.context import Ctx, scope_events
+from traintriage.lint.syntax import dotted, kwarg, method_name, receiver, walk_scope
 from traintriage.report import Finding
 
 RULE = "loss-rewrapped-as-leaf"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from traintriage.lint.astutil import Ctx, grad_clearing, local_callees
+from traintriage.lint.context import Ctx, grad_clearing, local_callees
 from traintriage.report import Finding
 
 RULE = "no-zero-grad-in-loop"

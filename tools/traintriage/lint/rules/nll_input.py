@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import sys
 
-from traintriage.lint.astutil import Ctx, dotted
+from traintriage.lint.context import Ctx
 from traintriage.lint.rules._losses import loss_inputs
+from traintriage.lint.syntax import dotted
 from traintriage.report import Finding
 
 RULE = "nll-input-not-log-probs"

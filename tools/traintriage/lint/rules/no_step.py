@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx
+from traintriage.lint.context import Ctx
 from traintriage.lint.rules._loops import loop_events
 from traintriage.report import Finding
 
@@ -48,7 +48,7 @@ def any_step(ctx: Ctx) -> bool:
             and isinstance(n.func, ast.Attribute)
             and n.func.attr in ("step", "optimizer_step")
         ):
-            from traintriage.lint.astutil import dotted
+            from traintriage.lint.syntax import dotted
 
             rn = dotted(n.func.value)
             if not ctx.is_scheduler_name(rn):

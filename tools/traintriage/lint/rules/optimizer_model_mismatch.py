@@ -10,8 +10,9 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, dotted, parameters_roots, walk_scope
+from traintriage.lint.context import Ctx, parameters_roots
 from traintriage.lint.rules.params_replaced import new_module
+from traintriage.lint.syntax import dotted, walk_scope
 from traintriage.report import Finding
 
 RULE = "optimizer-and-other-model-passed-together"

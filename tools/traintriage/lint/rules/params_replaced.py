@@ -10,15 +10,9 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import (
-    SAME_MODULE_METHODS,
-    Ctx,
-    backward_lines,
-    method_name,
-    parameters_roots,
-    receiver,
-    short,
-)
+from traintriage.lint.context import Ctx, backward_lines, parameters_roots
+from traintriage.lint.syntax import method_name, receiver, short
+from traintriage.lint.vocab import SAME_MODULE_METHODS
 from traintriage.report import Finding
 
 RULE = "optimizer-built-before-model-replaced"

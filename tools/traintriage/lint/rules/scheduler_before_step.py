@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from traintriage.lint.astutil import Ctx
+from traintriage.lint.context import Ctx
 from traintriage.lint.rules._loops import loop_events
 from traintriage.report import Finding
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, arg, dotted, method_name, number, receiver, short
+from traintriage.lint.context import Ctx, number
 from traintriage.lint.rules._loops import loop_events
+from traintriage.lint.syntax import arg, dotted, method_name, receiver, short
 from traintriage.report import Finding
 
 RULE = "epoch-scheduler-stepped-per-batch"

@@ -8,7 +8,8 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, dotted, kwarg, method_name, receiver
+from traintriage.lint.context import Ctx
+from traintriage.lint.syntax import dotted, kwarg, method_name, receiver
 from traintriage.report import Finding
 
 RULE = "load-state-dict-strict-false-unchecked"

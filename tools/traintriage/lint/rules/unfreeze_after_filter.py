@@ -7,7 +7,8 @@ from __future__ import annotations
 import ast
 import sys
 
-from traintriage.lint.astutil import Ctx, backward_lines, filters_requires_grad, method_name
+from traintriage.lint.context import Ctx, backward_lines, filters_requires_grad
+from traintriage.lint.syntax import method_name
 from traintriage.report import Finding
 
 RULE = "unfreeze-after-filtered-optimizer"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from traintriage.lint.astutil import Ctx
+from traintriage.lint.context import Ctx
 from traintriage.lint.rules._loops import cyclic_after, loop_events
 from traintriage.report import Finding
 
@@ -26,7 +26,7 @@ def _same_optimizer(ctx: Ctx, zero_recv: str | None, step_recv: str | None) -> b
     if ctx.is_optimizer_name(zero_recv):
         return False  # a different optimizer (GAN: netD / netG) does not touch this one's params
     # model.zero_grad(): clears the step's gradients when that optimizer holds this model's parameters
-    from traintriage.lint.astutil import parameters_roots
+    from traintriage.lint.context import parameters_roots
 
     roots = [r for c in ctx.optimizers().get(step_recv, []) for r in parameters_roots(ctx, c)]
     return not roots or any(zero_recv == r or r.startswith(zero_recv + ".") for r in roots)

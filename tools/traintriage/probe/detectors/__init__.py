@@ -1,16 +1,24 @@
-"""Detectors: one module per cause id, each a pure `detect(evidence) -> list[Finding]`.
+"""The probe's checks: one module per cause id, holding both halves of the check.
 
-REGISTRY is the explicit list (Cockpit's import-list registry): adding a detector is one file, one line
-here, one test, one eval case. `run_detectors` runs them all and turns a detector's own bug into a note,
-never into a failed probe.
+* judging, in the parent: a pure `detect(evidence) -> list[Finding]`;
+* recording, in the child (optional): a `Recording` class (probe/check.py: `Check`) whose event methods say
+  what it records during the run; a check that only reads the core's shared records (the step record, the
+  loss calls, ...) has none.
+
+REGISTRY is the explicit list (Cockpit's import-list registry): adding a check is one file, one line here,
+one test, one eval case. SHARED lists the recordings several checks read, which no single check owns.
+`run_detectors` runs the judging halves and turns a detector's own bug into a note, never into a failed probe.
+A check can be turned off by id (`only` / `skip`, see `selected`): it then records nothing of its own and
+judges nothing; the core's and the shared recordings still run.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from traintriage.report import Finding
+if TYPE_CHECKING:
+    from traintriage.report import Finding
 
 REGISTRY = [
     "no_trainable_params",
@@ -45,7 +53,56 @@ REGISTRY = [
     "label_leakage",
     "stale_batch",
     "class_imbalance_collapse",
+    "spectral_norm_uninitialized",
 ]
+
+
+# Recordings several checks read (module, class); they run whatever `only` / `skip` say.
+SHARED = [
+    ("traintriage.probe.activations", "Activations"),  # act records: dead-relu, saturated-activations, bad-init
+]
+
+
+class UnknownCheckError(ValueError):
+    """only / skip named an id that is no registered check."""
+
+
+def selected(only: Any = None, skip: Any = None) -> list[str]:
+    """The REGISTRY modules left on by `only` (keep just these ids) and `skip` (drop these ids).
+
+    Ids are catalogue ids ('stale-batch') or module names ('stale_batch'); an unknown id raises
+    UnknownCheckError naming the known ones."""
+    known = {m.replace("_", "-"): m for m in REGISTRY}
+
+    def norm(ids: Any) -> set[str]:
+        out = {str(i).strip().replace("_", "-") for i in (ids or []) if str(i).strip()}
+        bad = sorted(out - set(known))
+        if bad:
+            raise UnknownCheckError(f"unknown check id(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        return out
+
+    keep, drop = norm(only), norm(skip)
+    return [m for i, m in known.items() if (not keep or i in keep) and i not in drop]
+
+
+def checks_config(only: Any = None, skip: Any = None) -> dict[str, Any]:
+    """The child config's `checks` entry (probe.runner's `extra`) for only / skip; {} when all are on."""
+    if not only and not skip:
+        return {}
+    on = selected(only, skip)
+    return {"checks": {"on": on, "off": [m.replace("_", "-") for m in REGISTRY if m not in on]}}
+
+
+def recordings(cfg: dict[str, Any]) -> list[Any]:
+    """In the child: one instance of every recording to run, shared ones first, then the checks' own in
+    registry order (cfg: the config's `checks` entry; empty = every check on)."""
+    on = cfg.get("on") if cfg else None
+    out = [getattr(importlib.import_module(m), cls)() for m, cls in SHARED]
+    for name in REGISTRY if on is None else [m for m in REGISTRY if m in on]:
+        rec = getattr(importlib.import_module(f"traintriage.probe.detectors.{name}"), "Recording", None)
+        if rec is not None:
+            out.append(rec())
+    return out
 
 
 def detector_ids() -> list[str]:
@@ -56,7 +113,10 @@ def detector_ids() -> list[str]:
 def run_detectors(ev: dict[str, Any]) -> tuple[list[Finding], list[str]]:
     findings: list[Finding] = []
     notes: list[str] = []
+    off = set(ev.get("checks_off") or [])
     for name in REGISTRY:
+        if name.replace("_", "-") in off:
+            continue
         try:
             mod = importlib.import_module(f"traintriage.probe.detectors.{name}")
             findings += mod.detect(ev)

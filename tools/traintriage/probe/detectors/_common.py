@@ -5,6 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+# lr-too-high's yardsticks (read here by the NaN-window reading too, so they live below both):
+# A single step moving the weights by 10 % of their norm (100x the guideline) is a blow-up when the
+# loss on the same batch spikes with it.
+REL_UPDATE_PEAK = 0.1
+# Loss on a fixed batch jumping to this multiple of its start is a divergence event.
+LOSS_SPIKE = 2.0
+
 
 def losses(ev: dict[str, Any]) -> list[float]:
     return [x for x in ev.get("losses", []) if isinstance(x, (int, float)) and math.isfinite(x)]
@@ -99,12 +106,10 @@ def first_nonfinite_step(ev: dict[str, Any]) -> int | None:
 def instability_before(ev: dict[str, Any], first_bad: int | None) -> dict[str, Any]:
     """What the NAN_WINDOW steps before the first non-finite step measured, and whether it was unstable.
 
-    unstable: a relative update >= lr_too_high.REL_UPDATE_PEAK, a finite loss >= LOSS_SPIKE x the first
+    unstable: a relative update >= REL_UPDATE_PEAK, a finite loss >= LOSS_SPIKE x the first
     loss, or a gradient norm >= NAN_GRAD_GROWTH x the first one in that window. A NaN at step 0 has no
     window: it is never charged to an instability.
     """
-    from traintriage.probe.detectors.lr_too_high import LOSS_SPIKE, REL_UPDATE_PEAK
-
     out: dict[str, Any] = {"first_bad_step": first_bad, "window": NAN_WINDOW, "unstable": False}
     if first_bad is None or first_bad <= 0:
         return out

@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from traintriage.probe.detectors._common import finding, first_nonfinite_step, instability_before
+from traintriage.probe.detectors._common import (
+    REL_UPDATE_PEAK,
+    finding,
+    first_nonfinite_step,
+    instability_before,
+)
 
 # Growth of the (pre-clipping) gradient norm over the probe that no healthy run shows on one batch.
 GROWTH = 1e3
@@ -47,7 +52,6 @@ def detect(ev: dict[str, Any]) -> list:
     nonfinite = any_nonfinite and bool(before and before["unstable"])
     if not (nonfinite or big):
         return []
-    from traintriage.probe.detectors.lr_too_high import REL_UPDATE_PEAK
 
     rels = [s.get("rel_update") or 0.0 for s in steps]
     # the norm grew after updates that moved the weights by >= REL_UPDATE_PEAK: lr-too-high's finding first

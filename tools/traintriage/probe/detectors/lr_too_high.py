@@ -14,6 +14,8 @@ import math
 from typing import Any
 
 from traintriage.probe.detectors._common import (
+    LOSS_SPIKE,
+    REL_UPDATE_PEAK,
     finding,
     first_nonfinite_step,
     group_rel_updates,
@@ -25,11 +27,8 @@ from traintriage.probe.detectors._common import (
 # CS231n (Karpathy, "Neural Networks Part 3"): the update/weight ratio should be around 1e-3. Thirty
 # times that, sustained, moves every weight by 3 % a step: fine for a few warm steps, not as a regime.
 REL_UPDATE_HIGH = 3e-2
-# A single step moving the weights by 10 % of their norm (100x the guideline) is a blow-up when the
-# loss on the same batch spikes with it.
-REL_UPDATE_PEAK = 0.1
-# Loss on a fixed batch jumping to this multiple of its start is a divergence event.
-LOSS_SPIKE = 2.0
+# REL_UPDATE_PEAK (a blow-up step) and LOSS_SPIKE (a divergence event) live in _common: the NaN window
+# reading there uses them too.
 # ... and this multiple is a divergence whatever happens next: a step at a workable LR can overshoot the
 # valley, but not throw the loss two orders of magnitude above where it started.
 LOSS_BLOWUP = 100.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from traintriage.probe.check import LOSS_CALLS_SAMPLED, Check
 from traintriage.probe.detectors._common import calls, finding
 
 # (1) From the input tokens. The catalogue's cause: with a share f of pad targets the loss tends to
@@ -70,3 +71,63 @@ def detect(ev: dict[str, Any]) -> list:
         if found:
             return found
     return []
+
+
+# ---------------------------------------------------------------- recording (in the probe's child)
+class Recording(Check):
+    """On the first cross-entropy / NLL calls: where the model's input tokens are padded, what does the target
+    hold there? Adds `pad` to the `loss` record."""
+
+    id = "padding-in-loss"
+
+    def loss(self, core: Any, fn: str, call: int, inp: Any, target: Any, rec: dict[str, Any]) -> None:
+        if core.last_input is None or call >= LOSS_CALLS_SAMPLED or fn not in ("cross_entropy", "nll_loss"):
+            return
+        try:
+            pad = _pad_check(core.last_input, target, rec.get("ignore_index"))
+            if pad:
+                rec["pad"] = pad
+        except Exception as e:  # noqa: BLE001
+            rec["pad_error"] = repr(e)
+
+
+# A few rows may break the pattern (a real token that happens to equal the pad id).
+PAD_RUN_ROWS = 0.95
+
+
+def _pad_check(x: Any, target: Any, ignore_index: Any) -> dict[str, Any] | None:
+    """Padding read from the model's own input tokens: where the input is padded, what does the target hold?
+
+    x is the model's input ([batch, time] integer token ids); the target must have one entry per input
+    position. Returns the pad id, the padded share of positions and the targets found there.
+    """
+    import torch
+
+    with torch.no_grad():
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.is_floating_point() or x.dtype == torch.bool:
+            return None
+        t = target.detach()
+        if t.is_floating_point() or t.numel() != x.numel() or x.shape[0] < 2 or x.shape[1] < 2:
+            return None
+        x = x.detach()
+        t = t.reshape(x.shape)
+        for side, col in (("right", x[:, -1]), ("left", x[:, 0])):
+            ids, counts = torch.unique(col, return_counts=True)
+            p = int(ids[int(counts.argmax())])
+            mask = x == p
+            # right padding: once a row is padded it stays padded (mask never goes 1 -> 0 along time)
+            steps = mask[:, 1:].int() - mask[:, :-1].int()
+            ok = (steps >= 0).all(1) if side == "right" else (steps <= 0).all(1)
+            lengths = mask.sum(1)
+            if float(ok.float().mean()) < PAD_RUN_ROWS or torch.unique(lengths).numel() < 2:
+                continue  # not a run at one end, or every row padded the same: a fixed token, not padding
+            at_pad = t[mask]
+            if at_pad.numel() == 0:
+                continue
+            vals, vcounts = torch.unique(at_pad, return_counts=True)
+            top = int(vcounts.argmax())
+            ignored = float((at_pad == ignore_index).float().mean()) if ignore_index is not None else 0.0
+            return {"pad_id": p, "side": side, "pad_frac": float(mask.float().mean()),
+                    "target_at_pad": int(vals[top]), "target_at_pad_frac": float(vcounts[top]) / at_pad.numel(),
+                    "ignored_frac": ignored, "rows_padded": int((lengths > 0).sum()), "rows": int(x.shape[0])}
+    return None

@@ -7,7 +7,7 @@ from typing import Any
 from traintriage.probe.detectors._common import finding, overfit_failed
 
 # SageMaker Debugger's saturated-activation rule: a layer is saturated when more than 50 % of its
-# tanh/sigmoid outputs sit beyond 97.5 % of the range (harness.SATURATION_BOUND).
+# tanh/sigmoid outputs sit beyond 97.5 % of the range (activations.SATURATION_BOUND).
 SATURATED_LAYER_FRACTION = 0.5
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from traintriage.probe.check import Check
 from traintriage.probe.detectors._common import finding
 
 # Seed: five optimizer steps on one batch is already a pattern, not a warm-up artefact.
 MIN_STEPS = 5
-# Fresh iterators whose real first batch must be identical (harness.LOADER_FP_ITERS fingerprints at most 4):
+# Fresh iterators whose real first batch must be identical (loaders.LOADER_FP_ITERS fingerprints at most 4):
 # three equal first batches from three new iterators rule out a shuffled sampler (chance ~ (1/len)^2).
 MIN_SAME_ITERS = 3
 # Sampled steps after the first on which the model must see the same stale tensor (steps 1, 2 and the last
@@ -93,3 +94,63 @@ def detect(ev: dict[str, Any]) -> list:
                         f"({shape} of {base}): the batch index does not advance.",
                         input_shape=shape, source_shape=base, sampled_steps=len(fps))]
     return []
+
+
+# ---------------------------------------------------------------- recording (in the probe's child)
+class Recording(Check):
+    """Traces the model's input to the DataLoader batch whose memory it views, and on later recorded steps says
+    whether it is the very same tensor, unwritten since (fields of the `input` record)."""
+
+    id = "stale-batch"
+
+    def __init__(self) -> None:
+        self.first_input: dict[str, Any] | None = None  # first model input traced to a DataLoader batch
+
+    def model_input(self, core: Any, module: Any, x: Any, step: int) -> dict[str, Any]:
+        try:
+            return self._stale_check(core, module, x, step)
+        except Exception as e:  # noqa: BLE001 - evidence must never break the user's run
+            return {"stale_error": repr(e)}
+
+    def _stale_check(self, core: Any, module: Any, x: Any, step: int) -> dict[str, Any]:
+        """Is the model's input the very tensor a DataLoader handed out steps ago, unwritten since?
+
+        Identity, not content: in overfit mode every replayed batch is a fresh clone, so the only way the model
+        sees the same memory on two steps is that the script kept the tensor and fed it again.
+        """
+        import torch
+
+        if not core.loaders or not torch.is_grad_enabled() or x.numel() == 0:
+            return {}
+        total = sum(i["batches"] for i in core.loaders.values())
+        fi = self.first_input
+        if fi is None:
+            src = _loader_source(core.loaders.values(), x)
+            if src is None:
+                return {"loader_batches": total}
+            self.first_input = {"x": x, "version": x._version, "key": _tensor_key(x), "root": id(module),
+                                "step": step}
+            return {"loader_src": src, "loader_batches": total, "stale_ref": True}
+        if fi["root"] != id(module) or step <= fi["step"]:
+            return {"loader_batches": total}
+        same = _tensor_key(x) == fi["key"] and fi["x"]._version == fi["version"]
+        return {"loader_batches": total, "same_as_first": same, "first_step": fi["step"]}
+
+
+def _tensor_key(x: Any) -> tuple:
+    """Which memory a tensor views: storage address, offset, shape, strides, dtype, device."""
+    return (x.untyped_storage().data_ptr(), x.storage_offset(), tuple(x.shape), tuple(x.stride()), str(x.dtype),
+            str(x.device))
+
+
+def _loader_source(infos: Any, x: Any) -> dict[str, Any] | None:
+    """The DataLoader batch whose memory x views (a batch tensor still alive: its address cannot be reused)."""
+    ptr = x.untyped_storage().data_ptr()
+    if not ptr:
+        return None
+    for info in infos:
+        for ref, n in reversed(info["_recent"]):
+            t = ref()
+            if t is not None and t.device == x.device and t.untyped_storage().data_ptr() == ptr:
+                return {"loader": info["index"], "batch": n}
+    return None

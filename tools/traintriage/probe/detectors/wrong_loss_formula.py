@@ -19,8 +19,10 @@ Three measured forms:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from traintriage.probe.check import Check, _finite, _first_tensor, _is_tensor, _loss_cls, _tolist
 from traintriage.probe.detectors._common import calls, finding
 
 # Every sample's gradient equal to the batch-mean gradient within this fraction of the largest row norm.
@@ -121,3 +123,124 @@ def detect(ev: dict[str, Any]) -> list:
         return out
     recs = ev.get("lossgrad", [])
     return _batch_mean(recs) or _row_norm(recs)
+
+
+# ---------------------------------------------------------------- recording (in the probe's child)
+# the graph only. Outputs larger than this (LM logits) are skipped: the formula bugs this looks for are in
+# hand-written regression losses, and the extra copies would cost memory.
+LOSSGRAD_CHECKS = 2
+# Backward passes tried at most (an output the loss does not use, a batch too small): the check stays bounded.
+LOSSGRAD_TRIES = 8
+LOSSGRAD_MAX_ELEMS = 1 << 22
+LOSSGRAD_MIN_BATCH = 4
+
+
+
+class Recording(Check):
+    """How the loss responds to the model's output, on the first backward passes (`lossgrad` records)."""
+
+    id = "wrong-loss-formula"
+
+    def __init__(self) -> None:
+        self.last_out: Any = None  # the last root module's output that carries a graph
+        self.done = 0  # backward passes whose output-to-loss gradient was measured
+        self.tries = 0
+
+    def forward(self, core: Any, module: Any, args: Any, out: Any) -> None:
+        if core.depth == 0 and self._wanted() and not isinstance(module, _loss_cls()):
+            o = _first_tensor(out)
+            self.last_out = o if o is not None and o.requires_grad and o.is_floating_point() else None
+
+    def backward_pre(self, core: Any, loss: Any) -> None:
+        if self.last_out is not None and self._wanted() and loss.numel() == 1 and loss.requires_grad:
+            self._loss_grad_check(core, loss)
+
+    def _wanted(self) -> bool:
+        return self.done < LOSSGRAD_CHECKS and self.tries < LOSSGRAD_TRIES
+
+    def _loss_grad_check(self, core: Any, loss: Any) -> None:
+        """How the loss responds to the model's output (wrong-loss-formula): d(loss)/d(out) per sample, and
+        the change of every sample's gradient when one output element of sample 0 moves (a Hessian-vector product).
+        A per-sample loss (MSE, L1, CE) leaves the other samples' gradients alone; a loss of the batch-mean
+        error gives every sample the same gradient and moves them all together. Graph kept for the real backward."""
+        import torch
+
+        out, self.last_out = self.last_out, None
+        self.tries += 1
+        if out.dim() < 1 or out.shape[0] < LOSSGRAD_MIN_BATCH or out.numel() > LOSSGRAD_MAX_ELEMS:
+            return
+        rec: dict[str, Any] = {"step": core.n_steps, "n": core.n_backward, "shape": list(out.shape)}
+        try:
+            with torch.enable_grad():
+                try:
+                    (g,) = torch.autograd.grad(loss, out, retain_graph=True, create_graph=True, allow_unused=True)
+                except RuntimeError:  # an op between output and loss without double backward: first order only
+                    (g,) = torch.autograd.grad(loss, out, retain_graph=True, allow_unused=True)
+                if g is None:
+                    return  # the loss does not use this output
+                self.done += 1
+                rec.update(_grad_structure(out, g))
+                if g.requires_grad and rec.get("grad_max_row_norm"):
+                    v = torch.zeros_like(out)
+                    v.view(-1)[0] = 1.0  # one element of sample 0 (a whole row would vanish for shift-invariant CE)
+                    (h,) = torch.autograd.grad(g, out, grad_outputs=v, retain_graph=True, allow_unused=True)
+                    if h is not None:
+                        hn = h.detach().float().reshape(out.shape[0], -1).norm(dim=1).tolist()
+                        own, others = hn[0], sum(hn[1:]) / (len(hn) - 1)
+                        rec.update(hvp_own=_finite(own), hvp_others=_finite(others),
+                                   coupling=_finite(others / own) if own > 0 else None)
+            rec["loss"] = _finite(float(loss.detach()))
+            t = self._batch_target(core, out)
+            if t is not None:  # the handbook's reference: the library losses on the same output and target
+                with torch.no_grad():
+                    d = out.detach().float().reshape(t.shape) - t.to(out.device).float()
+                    v = _tolist([(d * d).mean(), d.abs().mean()])
+                rec.update(target_shape=list(t.shape), ref_mse=_finite(v[0]), ref_l1=_finite(v[1]))
+        except Exception as e:  # noqa: BLE001 - measurement must never break the user's run
+            rec["error"] = f"{type(e).__name__}: {e}"[:300]
+        core.emit("lossgrad", **rec)
+
+    def _batch_target(self, core: Any, out: Any) -> Any:
+        """The target of a hand-written loss, when the model's input came from a DataLoader batch: the one
+        other floating tensor of that batch with as many elements (and rows) as the output; else None."""
+        x = core.last_input
+        if x is None or not core.loaders or not _is_tensor(x):
+            return None
+        xptr = x.untyped_storage().data_ptr()
+        for info in core.loaders.values():
+            recent = [(ref(), n) for ref, n in info.get("_recent", [])]  # batch tensors handed out lately
+            batch = next((n for t, n in reversed(recent) if t is not None and t.device == x.device
+                          and t.untyped_storage().data_ptr() == xptr), None)
+            if batch is None:
+                continue
+            cands = [t for t, n in recent if t is not None and n == batch and t.is_floating_point() and t.dim() >= 1
+                     and t.untyped_storage().data_ptr() != xptr and t.numel() == out.numel()
+                     and t.shape[0] == out.shape[0]]
+            return cands[0] if len(cands) == 1 else None
+        return None
+
+
+
+def _grad_structure(out: Any, g: Any) -> dict[str, Any]:
+    """Per-sample structure of d(loss)/d(out), rows = dim 0 (the batch)."""
+    import torch
+
+    with torch.no_grad():
+        b = out.shape[0]
+        gr = g.detach().float().reshape(b, -1)
+        o = out.detach().float().reshape(b, -1)
+        rn = gr.norm(dim=1)
+        spread = (gr - gr.mean(0, keepdim=True)).norm(dim=1).max()
+        a = gr.abs()
+        am = a.mean(1)
+        ok = am > 0
+        elem_cv = (a[ok].std(1) / am[ok]).mean() if gr.shape[1] > 1 and bool(ok.any()) else torch.zeros(())
+        v = _tolist([rn.max(), rn.mean(), rn.std() / rn.mean().clamp_min(1e-30), spread, elem_cv, a.mean(),
+                     (o - o.mean(0, keepdim=True)).norm(dim=1).mean(), o.norm(dim=1).mean()])
+    rec: dict[str, Any] = {"batch": int(b), "features": int(gr.shape[1]), "grad_max_row_norm": _finite(v[0]),
+                           "grad_row_norm_mean": _finite(v[1]), "out_spread": _finite(v[6]),
+                           "out_row_norm": _finite(v[7])}
+    if v[0] and math.isfinite(v[0]) and v[0] > 0:
+        rec.update(grad_row_norm_cv=_finite(v[2]), grad_row_spread=_finite(v[3] / v[0]),
+                   grad_elem_cv=_finite(v[4]) if gr.shape[1] > 1 else None, grad_elem_absmean=_finite(v[5]))
+    return rec

@@ -2,7 +2,7 @@
 
 Two halves, like the probe:
 
-* **child side** (`child_hook`, `ablate_hook`), called by the probe harness when its config carries a
+* **child side** (probe/grads_record.py: `child_hook`, `ablate_hook`), called by the probe harness when its config carries a
   `grads` key. At a few sampled optimizer steps, right before the real backward (the graph is still alive),
   it takes the loss terms captured since the last backward (every standard loss call, plus
   `traintriage.term(...)` markers) and runs `gradients.decompose(loss, terms, params)`: d(loss)/d(term),
@@ -26,13 +26,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from traintriage.probe.grads_record import child_config, sample_steps
 from traintriage.report import Finding, Report
 
+__all__ = ["UnknownTermError", "child_config", "grads_findings", "grads_script", "sample_steps", "terms_seen"]
+
 # --- thresholds (the rough-map thresholds themselves live in traintriage.gradients) --------------------
-# Steps at which the gradient is decomposed: the start (the init operating point), the middle and the last
-# step. Three points are enough to tell "always ~0" (saturated, structural) from "~0 once satisfied", and
-# keep the cost at three extra backward passes per term (decompose runs 3 autograd.grad calls per term).
-N_SAMPLES = 3
 # A reading of "~0" (saturated / structural) must hold at every sampled step: a term that its own optimizer
 # has satisfied also has a ~0 gradient at the end of a healthy run. Seed 000 asks about a metric that *won't*
 # move, i.e. one that is flat from where training starts.
@@ -49,148 +48,12 @@ STUCK_CHANGE = 0.1
 # Decomposing a huge model at a sampled step costs several backward passes; above this many trainable
 # elements we still decompose, but say in the notes why the run was slower.
 LARGE_MODEL_NUMEL = 50_000_000
-# Rows of d(metric)/d(param) kept in a record (largest first).
-MAX_PARAM_ROWS = 40
 
 
 class UnknownTermError(ValueError):
     """--ablate / --metric named a term the script never computed."""
 
 
-# ==================================================================== child side (in the probe process)
-def sample_steps(steps: int) -> list[int]:
-    steps = max(1, int(steps))
-    return sorted({0, steps // 2, steps - 1})[:N_SAMPLES]
-
-
-def child_config(steps: int, *, ablate: str | None = None, metric: str | None = None,
-                 decompose: bool = True) -> dict[str, Any]:
-    """The `extra` config for probe.runner.run_child that switches the grads hooks on.
-
-    triage can pass `child_config(steps)` to run_child/run_probe and then `grads_findings(raw["records"])`.
-    """
-    return {"grads": {"sample_steps": sample_steps(steps) if decompose else [], "ablate": ablate,
-                      "metric": metric}}
-
-
-def _key(rec: Any, name: str, upto: int | None = None) -> str:
-    """Unique name of the latest term called `name` this step: name, name#2, name#3, ..."""
-    terms = rec.terms if upto is None else rec.terms[:upto]
-    k = sum(1 for t in terms if t["name"] == name)
-    return name if k <= 1 else f"{name}#{k}"
-
-
-def ablate_hook(rec: Any, name: str, value: Any) -> Any:
-    """Return `value` unchanged, or zeroed (graph kept, so backward still works) for the ablated term."""
-    g = rec.cfg.get("grads") or {}
-    target = g.get("ablate")
-    if not target:
-        return value
-    import torch
-
-    if not isinstance(value, torch.Tensor):
-        return value
-    if _key(rec, name) != target:
-        return value
-    st = _state(rec)
-    if not st["ablated"]:
-        st["ablated"] = True
-        rec.emit("grads-ablated", term=target, step=rec.n_steps)
-    return value * 0.0
-
-
-def _state(rec: Any) -> dict[str, Any]:
-    st = getattr(rec, "_grads_state", None)
-    if st is None:
-        st = {"done": set(), "mark": (None, 0), "ablated": False, "seconds": 0.0}
-        rec._grads_state = st
-    return st
-
-
-def child_hook(rec: Any, tensors: Any) -> None:
-    """Before the real backward: on a sampled step, decompose the loss into the terms seen since the last
-    backward and emit one `grads` record. Never raises into the user's script."""
-    import time
-
-    import torch
-
-    st = _state(rec)
-    lst, start = st["mark"]
-    if lst is not rec.terms:
-        start = 0  # the recorder started a new step's term list
-    st["mark"] = (rec.terms, len(rec.terms))
-    g = rec.cfg.get("grads") or {}
-    step = rec.n_steps
-    if step not in (g.get("sample_steps") or []) or step in st["done"]:
-        return
-    loss = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
-    if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
-        return
-    st["done"].add(step)
-    t0 = time.perf_counter()
-    try:
-        _decompose_step(rec, g, step, loss, start)
-    except Exception as e:  # noqa: BLE001 - measurement must never break the user's run
-        rec.emit("grads-error", step=step, error=f"{type(e).__name__}: {e}"[:500])
-    st["seconds"] += time.perf_counter() - t0
-
-
-def _decompose_step(rec: Any, g: dict[str, Any], step: int, loss: Any, start: int) -> None:
-    import torch
-
-    from traintriage.gradients import decompose
-
-    terms: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    skipped: list[str] = []
-    for i in range(start, len(rec.terms)):
-        t = rec.terms[i]
-        key = _key(rec, t["name"], upto=i + 1)
-        tensor = t["tensor"]
-        if not tensor.is_floating_point():
-            continue
-        if not tensor.requires_grad and t["source"] == "loss":
-            skipped.append(key)  # a loss computed under no_grad (validation): not part of this backward
-            continue
-        terms[key] = tensor
-        sources[key] = t["source"]
-    if not terms:
-        rec.emit("grads", step=step, terms=[], skipped=skipped, loss=float(loss.detach()))
-        return
-    rec._refresh_tracked()
-    named = [(rec.name(p), p) for p in rec.tracked if p.requires_grad]
-    if not named:
-        return
-    connected: dict[str, bool] = {}
-    for k, t in terms.items():
-        if not t.requires_grad:
-            connected[k] = False
-            continue
-        (d,) = torch.autograd.grad(loss, t, retain_graph=True, allow_unused=True)
-        connected[k] = d is not None
-    dec = decompose(loss, terms, named)
-    rec_out: dict[str, Any] = {
-        "step": step, "loss": float(loss.detach()), "decomposition": dec.model_dump(mode="json"),
-        "sources": sources, "connected": connected, "skipped": skipped,
-    }
-    metric = g.get("metric")
-    if metric and metric in terms and terms[metric].requires_grad:
-        rec_out["metric_param_grads"] = _param_grads(terms[metric], named)
-    rec.emit("grads", **rec_out)
-
-
-def _param_grads(metric: Any, named: list[tuple[str, Any]]) -> list[dict[str, Any]]:
-    """||d(metric)/d(param)|| per trainable parameter (None: the parameter does not reach the metric)."""
-    import torch
-
-    ps = [p for _, p in named]
-    grads = torch.autograd.grad(metric.sum(), ps, retain_graph=True, allow_unused=True)
-    rows = [{"param": n, "norm": None if gr is None else float(gr.norm())} for (n, _), gr in zip(named, grads, strict=True)]
-    rows.sort(key=lambda r: -1.0 if r["norm"] is None else -r["norm"])
-    return rows[:MAX_PARAM_ROWS]
-
-
-# ==================================================================== parent side
 def _term_series(records: list[dict[str, Any]]) -> dict[str, list[float | None]]:
     """Per-step values of every scalar term (keys name / name#k), from the probe's step records."""
     series: dict[str, list[float | None]] = {}
@@ -556,34 +419,3 @@ def _rough_map_table(records: list[dict[str, Any]], ablation: dict[str, Any] | N
                     "dterm_dparam": rd.dterm_dparam, "same_with_term_off": rd.same_with_term_off,
                     "cause": rd.cause, "row": rd.row})
     return out
-
-
-def format_grads(rep: Report) -> str:
-    """Human-readable report: the per-term table at each sampled step, the rough map, the findings."""
-    from traintriage.commands.probe_cmds import format_report
-
-    lines = [format_report(rep), ""]
-    m = rep.metrics or {}
-    for d in m.get("decomposition", []):
-        lines.append(f"step {d['step']}: loss {_fmt(d['loss'])}  ||grad|| {_fmt(d['whole_norm'])}  "
-                     f"sum-of-parts residual {_fmt(d['parts_residual'])}")
-        lines.append(f"  {'term':<22}{'value':>11}{'dL/dterm':>11}{'|dterm/dθ|':>12}{'|grad via|':>12}")
-        for t in d["terms"]:
-            flag = "" if t["connected"] else "  (not in this loss)"
-            lines.append(f"  {t['name']:<22}{_fmt(t['value']):>11}{_fmt(t['dloss_dterm']):>11}"
-                         f"{_fmt(t['dterm_dparam_norm']):>12}{_fmt(t['effective_norm']):>12}{flag}")
-        if d["cosines"]:
-            lines.append("  cosines: " + ", ".join(f"{k} {_fmt(v)}" for k, v in d["cosines"].items()))
-    if m.get("rough_map"):
-        lines.append("")
-        lines.append("rough map (last sampled step):")
-        for r in m["rough_map"]:
-            off = {True: "yes", False: "no", None: "?"}[r["same_with_term_off"]]
-            lines.append(f"  {r['term']:<22} d(loss)/d(term) {r['dloss_dterm']:<6} d(term)/d(params) "
-                         f"{r['dterm_dparam']:<6} same with term off: {off:<4} -> {r['cause'] or 'optimized'}")
-    if m.get("ablation"):
-        a = m["ablation"]
-        lines.append("")
-        lines.append(f"ablation: {a['metric']} starts {_fmt(a['init'])}, ends {_fmt(a['on'])} with {a['term']} on, "
-                     f"{_fmt(a['off'])} with it off")
-    return "\n".join(lines)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-recorder: Any = None  # the active traintriage.probe.harness.Recorder, or None
+recorder: Any = None  # the active traintriage.probe.core.Recorder, or None
 
 
 def on_term(name: str, value: Any) -> Any:
@@ -21,9 +21,9 @@ def on_term(name: str, value: Any) -> Any:
     if r is not None:
         r.on_term(name, value, source="term")
         if r.cfg.get("grads"):
-            from traintriage import grads_probe
+            from traintriage.probe import grads_record
 
-            return grads_probe.ablate_hook(r, name, value)
+            return grads_record.ablate_hook(r, name, value)
     return value
 
 

@@ -1,0 +1,343 @@
+"""The probe's core, in the child process: the per-step context and the dispatch of hook events to the checks.
+
+harness.install() patches torch once (module forward hooks, autograd.backward, optimizer step hooks,
+zero_grad, train(), scheduler step, the loss functions, DataLoader.__iter__) and every patch calls one method
+of the `Recorder` here. The Recorder keeps what many checks read (the step counter, which steps are
+sampled, the models and optimizers seen, the parameters and their names, the last model input, the
+DataLoaders) and writes the records several detectors share; then it hands the event to the checks that
+subscribed to it (probe/check.py: `Check`), in registry order. It knows no check by name: the list comes
+from `detectors.recordings(cfg["checks"])`.
+
+Cost per optimizer step (probe/steps.py): a few ``torch._foreach_*`` calls over the parameters, one copy
+of the parameters into a preallocated buffer (for the update norm), and one device sync (``tolist`` of a
+single stacked vector). Activation and loss-input statistics are taken only on sampled steps.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+from typing import Any
+
+from traintriage.probe.check import (
+    LOSS_CALLS_SAMPLED,
+    STAT_MAX_ELEMS,
+    Check,
+    StopProbe,
+    _finite,
+    _first_tensor,
+    _is_tensor,
+    _json_default,
+    _loss_cls,
+    _plain,
+    _strong,
+    _tolist,
+)
+from traintriage.probe.loaders import LOADER_TRACK_BATCHES, _CountingIter, _ReplayIter
+from traintriage.probe.loss_stats import _loss_stats
+from traintriage.probe.steps import OptimizerSteps
+
+# Keep the event sequence (F forward, B backward, Z zero_grad, S step, L scheduler) of the first steps.
+EVENT_LOG_CHARS = 120
+
+
+class Recorder(OptimizerSteps):
+    """The probe's core: the per-step context every check reads (steps, sampling, models, optimizers, loaders,
+    the last model input), the records several checks share (root, input, loss, backward, optimizer, step,
+    params, scheduler, loaders, end), and the dispatch of each hook's event to the checks subscribed to it."""
+
+    def __init__(self, cfg: dict[str, Any], checks: Any = None) -> None:
+        if checks is None:
+            from traintriage.probe.detectors import recordings
+
+            checks = recordings(cfg.get("checks") or {})
+        self.cfg = cfg
+        self.mode = cfg.get("mode", "overfit")
+        self.max_steps = int(cfg.get("steps", 40))
+        self.sandbox = cfg["sandbox"]
+        self.fh = open(cfg["evidence"], "a", buffering=1, encoding="utf-8")  # line-buffered
+        self.t0 = time.perf_counter()
+        self.n_steps = 0  # optimizer steps of the primary optimizer (the first one to step)
+        self.n_steps_all = 0
+        self.primary: int | None = None
+        self.n_backward = 0
+        self.bwd_since_step = 0
+        self.zero_since_bwd = 0  # zero_grad calls after the last backward
+        self.zero_since_step = 0
+        self.depth = 0
+        self.roots: dict[int, Any] = {}  # id -> weakref to top-level modules seen in forward
+        self.root_order: list[int] = []
+        self.opts: dict[int, dict[str, Any]] = {}
+        self.tracked: list[Any] = []  # parameters we watch (roots' params + optimizer params)
+        self.tracked_dirty = True
+        self.names: dict[int, str] = {}
+        self.ever_grad: set[int] = set()
+        self.last_grad_norms: Any = None  # (param list, 0-d tensors) after the last backward
+        self.micro_totals: list[Any] = []  # total grad norm after each backward since the last step
+        self.pre_bwd_norm: Any = None
+        self.step_losses: list[Any] = []
+        self.loss_meta: dict[str, Any] = {}
+        self.terms: list[dict[str, Any]] = []
+        self.last_terms: list[dict[str, Any]] = []
+        self.events = ""
+        self.sampling = True  # step 0 is sampled
+        self.loss_calls: dict[str, int] = {}
+        self.mod_names: dict[int, str] = {}
+        self.loaders: dict[int, dict[str, Any]] = {}
+        self.last_input: Any = None
+        self.sched_before_opt = 0
+        self.sched_calls = 0
+        self.scheds: dict[int, dict[str, Any]] = {}
+        self.train_calls: list[bool] = []
+        self.manual_losses: list[Any] = []
+        self.stopped = False
+        self.checks = list(checks)
+        # per event, the checks that override it (an event nobody subscribes to costs one empty loop)
+        self.subs = {e: [c for c in self.checks if getattr(type(c), e) is not getattr(Check, e)] for e in Check.EVENTS}
+
+    # ---------------------------------------------------------------- output
+    def emit(self, kind: str, **rec: Any) -> None:
+        rec["kind"] = kind
+        rec["t"] = round(time.perf_counter() - self.t0, 4)
+        try:
+            self.fh.write(json.dumps(rec, default=_json_default) + "\n")
+        except (TypeError, ValueError) as e:  # never let evidence kill the user's run
+            self.fh.write(json.dumps({"kind": "harness-error", "error": repr(e)}) + "\n")
+
+    def event(self, c: str) -> None:
+        if len(self.events) < EVENT_LOG_CHARS:
+            self.events += c
+
+    # ---------------------------------------------------------------- parameters
+    def _refresh_tracked(self) -> None:
+        if not self.tracked_dirty:
+            return
+        seen: dict[int, Any] = {}
+        multi = len(self.root_order) > 1
+        for i, rid in enumerate(self.root_order):
+            m = self.roots[rid]()
+            if m is None:
+                continue
+            prefix = f"{type(m).__name__}{i}." if multi else ""
+            for n, p in m.named_parameters():
+                if id(p) not in seen:
+                    seen[id(p)] = p
+                    self.names.setdefault(id(p), prefix + n)
+            for n, sub in m.named_modules():
+                self.mod_names.setdefault(id(sub), (prefix + n) if n else (prefix.rstrip(".") or type(m).__name__))
+        for o in self.opts.values():
+            for gi, g in enumerate(o["ref"]().param_groups if o["ref"]() else []):
+                for pi, p in enumerate(g["params"]):
+                    if id(p) not in seen:
+                        seen[id(p)] = p
+                        self.names.setdefault(id(p), f"opt{o['index']}.group{gi}.param{pi}")
+        self.tracked = list(seen.values())
+        self.tracked_dirty = False
+
+    def name(self, p: Any) -> str:
+        return self.names.get(id(p), f"param@{id(p):x}")
+
+    # ---------------------------------------------------------------- forward hooks
+    def fwd_pre(self, module: Any, args: Any) -> None:
+        if self.depth == 0 and not isinstance(module, _loss_cls()) and next(module.parameters(), None) is not None:
+            rid = id(module)
+            if rid not in self.roots:
+                self.roots[rid] = _strong(module)  # kept alive: finish() reads them after the script returns
+                self.root_order.append(rid)
+                self.tracked_dirty = True
+                self.emit("root", index=len(self.root_order) - 1, cls=type(module).__name__,
+                          training=module.training, n_params=sum(p.numel() for p in module.parameters()),
+                          n_trainable=sum(p.numel() for p in module.parameters() if p.requires_grad))
+            self.event("F")
+            x = _first_tensor(args)
+            if x is not None:
+                self._on_model_input(module, x)
+            for c in self.subs["root_forward"]:
+                c.root_forward(self, module)
+        self.depth += 1
+
+    def fwd_post(self, module: Any, args: Any, out: Any) -> Any:
+        self.depth = max(0, self.depth - 1)
+        import torch.nn as nn
+
+        for c in self.subs["forward"]:
+            c.forward(self, module, args, out)
+        if self.mode == "overfit" and module.training and isinstance(module, nn.modules.dropout._DropoutNd):
+            # Overfit check: dropout would keep one batch from being memorised; make it the identity
+            # without touching module.training, so the script's own train/eval mode stays visible.
+            return args[0] if args else out
+        return None
+
+    def _on_model_input(self, module: Any, x: Any) -> None:
+        import torch
+
+        self.last_input = x
+        step = self.n_steps
+        if not (self.sampling or step < 3) or not isinstance(x, torch.Tensor):
+            return
+        with torch.no_grad():
+            flat = x.detach().reshape(-1)[:STAT_MAX_ELEMS]
+            is_float = flat.is_floating_point()
+            f = flat.float()
+            vals = _tolist([f.mean(), f.std() if f.numel() > 1 else f.mean() * 0, f.abs().max(), f.min(),
+                            f.sum(), (f * torch.arange(f.numel(), device=f.device, dtype=f.dtype) % 7).sum()])
+        base = x._base if x._base is not None else None
+        extra: dict[str, Any] = {}
+        for c in self.subs["model_input"]:
+            extra.update(c.model_input(self, module, x, step))
+        self.emit("input", step=step, shape=list(x.shape), dtype=str(x.dtype), float=is_float,
+                  mean=_finite(vals[0]), std=_finite(vals[1]), absmax=_finite(vals[2]), min=_finite(vals[3]),
+                  fingerprint=[round(vals[4], 6), round(vals[5], 6)],
+                  base_shape=list(base.shape) if base is not None else None, root=type(module).__name__, **extra)
+
+    def _held(self) -> set[int]:
+        """Ids of the parameters any optimizer holds (its param groups now)."""
+        held: set[int] = set()
+        for o in self.opts.values():
+            opt = o["ref"]()
+            for g in opt.param_groups if opt is not None else []:
+                held.update(id(p) for p in g["params"])
+        return held
+
+    # ---------------------------------------------------------------- losses
+    def on_term(self, name: str, value: Any, source: str = "term") -> None:
+        if _is_tensor(value):
+            self.terms.append({"name": name, "source": source, "tensor": value})
+
+    def loss_call(self, fn: str, inp: Any, target: Any, kwargs: dict[str, Any], out: Any) -> None:
+        import torch
+
+        self.on_term(fn, out, source="loss")
+        n = self.loss_calls.get(fn, 0)
+        self.loss_calls[fn] = n + 1
+        if n >= LOSS_CALLS_SAMPLED and not self.sampling:
+            return
+        if not isinstance(inp, torch.Tensor) or not isinstance(target, torch.Tensor):
+            return
+        try:
+            rec = _loss_stats(fn, inp, target, kwargs)
+        except Exception as e:  # noqa: BLE001 - statistics must never break the user's run
+            rec = {"stats_error": repr(e)}
+        for c in self.subs["loss"]:
+            c.loss(self, fn, n, inp, target, rec)
+        if _is_tensor(out) and out.numel() == 1:
+            rec["value"] = _finite(float(out.detach()))
+        self.emit("loss", fn=fn, step=self.n_steps, call=n, **rec)
+
+    # ---------------------------------------------------------------- backward
+    def before_backward(self, tensors: Any) -> None:
+        import torch
+
+        self.depth = 0
+        self.event("B")
+        t = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
+        if isinstance(t, torch.Tensor):
+            if t.numel() == 1:
+                self.step_losses.append(t.detach().reshape(()))
+            if self.n_backward < 3 or self.sampling:
+                self.loss_meta = {"requires_grad": bool(t.requires_grad), "has_grad_fn": t.grad_fn is not None,
+                                  "is_leaf": bool(t.is_leaf), "numel": int(t.numel()),
+                                  "grad_fn": type(t.grad_fn).__name__ if t.grad_fn is not None else None}
+                self.emit("backward", n=self.n_backward, step=self.n_steps, **self.loss_meta)
+            for c in self.subs["backward_pre"]:
+                c.backward_pre(self, t)
+        self._refresh_tracked()
+        if self.bwd_since_step == 0 and self.n_steps_all > 0:
+            # First backward of a new step: gradients left over from the last step mean nobody zeroed them.
+            left = [p.grad for p in self.tracked if p.grad is not None]
+            if left:
+                self.pre_bwd_norm = torch.stack([g.float() for g in torch._foreach_norm(left)]).norm()
+            else:
+                self.pre_bwd_norm = None
+
+    def after_backward(self) -> None:
+        import torch
+
+        self.n_backward += 1
+        self.bwd_since_step += 1
+        self.zero_since_bwd = 0
+        for c in self.subs["backward"]:
+            c.backward(self)
+        ps = [p for p in self.tracked if p.grad is not None]
+        for p in ps:
+            self.ever_grad.add(id(p))
+        if ps:
+            norms = torch._foreach_norm([p.grad for p in ps])
+            self.last_grad_norms = (ps, norms)
+            self.micro_totals.append(torch.stack([g.float() for g in norms]).norm())
+        else:
+            self.last_grad_norms = ([], [])
+            self.micro_totals.append(torch.zeros(()))
+        if self.n_steps_all == 0 and self.n_backward >= self.max_steps + 3:
+            # No optimizer.step() after this many backward passes: a manual update loop (or none at all).
+            self.manual_losses = [float(x) for x in _tolist(self.step_losses[-self.max_steps:])]
+            self.emit("manual", backward=self.n_backward, losses=self.manual_losses)
+            self.stopped = True
+            raise StopProbe()
+
+    # ---------------------------------------------------------------- zero_grad / train / scheduler
+    def on_zero_grad(self, who: str, set_to_none: Any) -> None:
+        self.event("Z")
+        self.zero_since_bwd += 1
+        self.zero_since_step += 1
+
+    def on_train(self, module: Any, mode: bool) -> None:
+        if len(self.train_calls) < 50:
+            self.train_calls.append(bool(mode))
+
+    def on_sched_step(self, sched: Any) -> None:
+        if getattr(sched, "_step_count", 1) == 0:
+            return  # the scheduler's own initial step inside __init__
+        self.event("L")
+        self.sched_calls += 1
+        opt = getattr(sched, "optimizer", None)
+        st = self.opts.get(id(opt)) if opt is not None else None
+        if st is None or st["steps"] == 0:
+            self.sched_before_opt += 1
+        if id(sched) not in self.scheds:
+            cfg = {k: _plain(v) for k, v in vars(sched).items()
+                   if not k.startswith("_") and k not in ("optimizer", "base_lrs", "last_epoch") and _plain(v) is not None}
+            self.scheds[id(sched)] = {"cls": type(sched).__name__, "config": cfg}
+            self.emit("scheduler", cls=type(sched).__name__, config=cfg,
+                      base_lrs=[_plain(x) for x in getattr(sched, "base_lrs", [])],
+                      opt_steps_before=(st["steps"] if st else 0))
+
+    # ---------------------------------------------------------------- DataLoader
+    def loader_iter(self, loader: Any, real_iter: Any) -> Any:
+        info = self.loaders.get(id(loader))
+        if info is None:
+            try:
+                length = len(loader)
+            except TypeError:
+                length = None
+            info = {"index": len(self.loaders), "iters": 0, "batches": 0, "len": length,
+                    "workers": int(getattr(loader, "num_workers", 0) or 0),
+                    "batch_size": getattr(loader, "batch_size", None), "first": None,
+                    "per_iter_max": 0, "first_fps": [], "_recent": collections.deque(maxlen=LOADER_TRACK_BATCHES)}
+            self.loaders[id(loader)] = info
+        info["iters"] += 1
+        self.emit("loader", index=info["index"], iters=info["iters"], batches=info["batches"], len=info["len"],
+                  workers=info["workers"], batch_size=info["batch_size"], per_iter_max=info["per_iter_max"],
+                  first_fps=info["first_fps"])
+        if self.mode != "overfit":
+            return _CountingIter(real_iter, info)
+        return _ReplayIter(real_iter, info)
+
+    def finish(self, status: str, **extra: Any) -> None:
+        try:
+            if self.n_steps >= 1 or self.n_steps_all >= 1:
+                self._params_summary()
+        except Exception as e:  # noqa: BLE001
+            self.emit("harness-error", error=repr(e))
+        for c in self.subs["finish"]:
+            try:
+                c.finish(self)
+            except Exception as e:  # noqa: BLE001 - one check's failure must not lose the end record
+                self.emit("harness-error", error=f"{c.id}: {e!r}")
+        self.emit("loaders", loaders=[{k: v for k, v in i.items() if k != "first" and not k.startswith("_")}
+                                      for i in self.loaders.values()])
+        self.emit("end", status=status, n_steps=self.n_steps, n_steps_all=self.n_steps_all,
+                  n_backward=self.n_backward, sched_calls=self.sched_calls, sched_before_opt=self.sched_before_opt,
+                  train_calls=self.train_calls, events=self.events, loss_calls=self.loss_calls, **extra)
+

@@ -1,0 +1,236 @@
+"""The optimizer-step record, part of the core (probe/core.py): what every optimizer step did, measured once
+and shared by all checks (loss, gradient norms per backward, update and parameter norms per group and, on
+sampled steps, per parameter; each model's training flag), plus the optimizer and parameter summaries.
+
+Cost per step: a few ``torch._foreach_*`` calls over the parameters, one copy of the parameters into a
+preallocated buffer (for the update norm), and one device sync (``tolist`` of a single stacked vector).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from traintriage.probe.check import StopProbe, _finite, _plain, _strong, _tolist
+
+# Steps on which activation / loss-input statistics are sampled (plus the last step). Sampling keeps the
+# per-step overhead to the foreach norms; the first steps show the init, the last one the trained state.
+ACT_SAMPLE_STEPS = (0, 1)
+# Frozen tensors held by an optimizer that are checked for being constant (all elements equal) at its first step.
+FROZEN_CONST_MAX = 500
+
+
+class OptimizerSteps:
+    """Mixin of the core Recorder: the optimizer pre/post step hooks and the records they write."""
+
+    # ---------------------------------------------------------------- optimizer
+    def _register_opt(self, opt: Any) -> dict[str, Any]:
+        st = {"ref": _strong(opt), "index": len(self.opts), "steps": 0, "prev": None}
+        self.opts[id(opt)] = st
+        self.tracked_dirty = True
+        self._refresh_tracked()
+        groups = []
+        for g in opt.param_groups:
+            ps = g["params"]
+            info = {k: _plain(v) for k, v in g.items() if k != "params" and _plain(v) is not None}
+            info.update(
+                n_params=len(ps), numel=sum(p.numel() for p in ps),
+                n_frozen=sum(1 for p in ps if not p.requires_grad),
+                frozen_const=self._constant_frozen(ps),
+                frozen_names=[self.name(p) for p in ps if not p.requires_grad][:10],
+                n_1d=sum(1 for p in ps if p.dim() <= 1),
+                names_1d=[self.name(p) for p in ps if p.dim() <= 1][:10],
+                names=[self.name(p) for p in ps][:20],
+            )
+            groups.append(info)
+        self.emit("optimizer", index=st["index"], cls=type(opt).__name__, module=type(opt).__module__,
+                  defaults={k: _plain(v) for k, v in opt.defaults.items() if _plain(v) is not None},
+                  groups=groups)
+        for c in self.subs["optimizer_added"]:
+            c.optimizer_added(self, opt)
+        return st
+
+    def _constant_frozen(self, ps: list) -> list[dict[str, Any]]:
+        """Frozen tensors (requires_grad=False) in this group whose elements are all equal (zeros, ones): an
+        untouched initial value, not pretrained weights."""
+        import torch
+
+        frozen = [p for p in ps if not p.requires_grad and p.numel() > 1 and p.is_floating_point()][:FROZEN_CONST_MAX]
+        if not frozen:
+            return []
+        with torch.no_grad():
+            mm = _tolist([t for p in frozen for t in torch.aminmax(p.detach().reshape(-1).float())])
+        out = []
+        for i, p in enumerate(frozen):
+            lo, hi = mm[2 * i], mm[2 * i + 1]
+            if lo == hi:
+                out.append({"name": self.name(p), "value": _finite(lo), "numel": p.numel(), "shape": list(p.shape)})
+        return out[:20]
+
+    def opt_pre(self, opt: Any, args: Any, kwargs: Any) -> None:
+        import torch
+
+        st = self.opts.get(id(opt)) or self._register_opt(opt)
+        if self.primary is None:
+            self.primary = id(opt)
+        self.event("S")
+        ps = [p for g in opt.param_groups for p in g["params"]]
+        st["params"] = ps
+        st["group_sizes"] = [len(g["params"]) for g in opt.param_groups]
+        st["flags"] = {"bwd_since_step": self.bwd_since_step, "zero_after_bwd": self.zero_since_bwd,
+                       "zero_since_step": self.zero_since_step}
+        with torch.no_grad():
+            cur = [p.detach() for p in ps]
+            if st["prev"] is None or len(st["prev"]) != len(cur):
+                st["prev"] = [c.clone() for c in cur]
+            else:
+                torch._foreach_copy_(st["prev"], cur)
+            with_grad = [p.grad for p in ps if p.grad is not None]
+            st["n_grad_none"] = len(ps) - len(with_grad)
+            st["step_grad"] = (torch.stack([g.float() for g in torch._foreach_norm(with_grad)]).norm()
+                               if with_grad else torch.zeros(()))
+        held = self._held()
+        st["modes"] = self._modes(held)
+        for c in self.subs["step_pre"]:
+            c.step_pre(self, opt, held)
+
+    def _modes(self, held: set[int]) -> list[dict[str, Any]]:
+        """Each model's training flag and its dropout/BatchNorm layers; `trained`: an optimizer trains some of
+        its parameters (a frozen backbone called on its own may sit in eval mode on purpose)."""
+        import torch.nn as nn
+
+        out = []
+        for rid in self.root_order:
+            m = self.roots[rid]()
+            if m is None:
+                continue
+            dep = [s for s in m.modules() if isinstance(s, (nn.modules.dropout._DropoutNd,
+                                                             nn.modules.batchnorm._BatchNorm))]
+            out.append({"root": type(m).__name__, "training": bool(m.training), "mode_dependent": len(dep),
+                        "mode_dependent_eval": sum(1 for s in dep if not s.training),
+                        "trained": any(p.requires_grad and id(p) in held for p in m.parameters())})
+        return out
+
+    def opt_post(self, opt: Any, args: Any, kwargs: Any) -> None:
+        import torch
+
+        st = self.opts[id(opt)]
+        st["steps"] += 1
+        self.n_steps_all += 1
+        ps = st["params"]
+        sample = self.sampling or st["steps"] <= 2
+        with torch.no_grad():
+            cur = [p.detach() for p in ps]
+            torch._foreach_sub_(st["prev"], cur)  # prev := before - after = -update
+            upd = torch._foreach_norm(st["prev"]) if ps else []
+            pn = torch._foreach_norm(cur) if ps else []
+            gp, gn = self.last_grad_norms if self.last_grad_norms is not None else ([], [])
+            losses = self.step_losses
+            vec = [*upd, *pn, st["step_grad"], *self.micro_totals, *losses,
+                   self.pre_bwd_norm if self.pre_bwd_norm is not None else torch.full((), -1.0),
+                   *(gn if sample else [])]
+            vals = _tolist(vec)
+        k = len(ps)
+        upd_v, pn_v = vals[:k], vals[k:2 * k]
+        i = 2 * k
+        step_grad = vals[i]
+        i += 1
+        micro = vals[i:i + len(self.micro_totals)]
+        i += len(self.micro_totals)
+        loss_v = vals[i:i + len(losses)]
+        i += len(losses)
+        pre_bwd = vals[i]
+        i += 1
+        gnorm_v = vals[i:] if sample else []
+        # per group: ||update||, ||param||, relative update, lr actually applied, effective lr ratio
+        groups = []
+        j = 0
+        for gi, g in enumerate(opt.param_groups):
+            n = st["group_sizes"][gi] if gi < len(st["group_sizes"]) else len(g["params"])
+            u = math.sqrt(sum(x * x for x in upd_v[j:j + n]))
+            w = math.sqrt(sum(x * x for x in pn_v[j:j + n]))
+            lr = g.get("lr")
+            lr = float(lr) if lr is not None else None
+            groups.append({"lr": lr, "update": u, "param": w, "rel_update": u / w if w > 0 else None})
+            j += n
+        rec: dict[str, Any] = {
+            "opt": st["index"], "step": st["steps"] - 1,
+            "loss": _finite(sum(loss_v) / len(loss_v)) if loss_v else None,
+            "loss_first": _finite(loss_v[0]) if loss_v else None,
+            "n_backward": len(micro), "micro_grad_norms": [_finite(m) for m in micro[:16]],
+            "grad_norm": _finite(micro[-1]) if micro else None, "grad_norm_at_step": _finite(step_grad),
+            "grads_none": st["n_grad_none"], "n_params": k,
+            "pre_backward_grad_norm": _finite(pre_bwd) if pre_bwd >= 0 else None,
+            "update_norm": math.sqrt(sum(x * x for x in upd_v)), "param_norm": math.sqrt(sum(x * x for x in pn_v)),
+            "groups": groups, "modes": st["modes"], **st["flags"],
+        }
+        if rec["param_norm"] > 0:
+            rec["rel_update"] = rec["update_norm"] / rec["param_norm"]
+        if sample:
+            rec["params"] = self._per_param(ps, upd_v, pn_v, gp, gnorm_v)
+        if self.terms:
+            rec["terms"] = self._term_values()
+            fn_vals = [t["value"] for t in self.last_terms if t["source"] == "loss" and t["value"] is not None]
+            rec["loss_fn_sum"], rec["loss_fn_calls"] = sum(fn_vals), len(fn_vals)
+        self.emit("step", **rec)
+        # reset per-step state
+        self.micro_totals = []
+        self.step_losses = []
+        self.bwd_since_step = 0
+        self.zero_since_step = 0
+        self.pre_bwd_norm = None
+        if id(opt) == self.primary:
+            for c in self.subs["primary_step"]:
+                c.primary_step(self)
+            self.n_steps += 1
+            self.sampling = self.n_steps in ACT_SAMPLE_STEPS or self.n_steps == self.max_steps - 1
+            if self.n_steps == 1:
+                self._params_summary()
+            if self.n_steps >= self.max_steps:
+                self.stopped = True
+                raise StopProbe()
+
+    def _term_values(self) -> list[dict[str, Any]]:
+        ts = [t for t in self.terms if t["tensor"].numel() == 1]
+        vals = _tolist([t["tensor"].detach().reshape(()) for t in ts])
+        self.last_terms = [{"name": t["name"], "source": t["source"], "value": _finite(v)} for t, v in zip(ts, vals, strict=False)]
+        self.terms = []
+        return self.last_terms[:12]
+
+    def _per_param(self, ps: list, upd_v: list, pn_v: list, gp: list, gnorm_v: list) -> list[dict[str, Any]]:
+        grad_of = {id(p): g for p, g in zip(gp, gnorm_v, strict=False)}
+        rows = []
+        for p, u, w in zip(ps, upd_v, pn_v, strict=False):
+            rows.append({"name": self.name(p), "numel": p.numel(), "dim": p.dim(), "requires_grad": p.requires_grad,
+                         "grad": _finite(grad_of[id(p)]) if id(p) in grad_of else None,
+                         "update": _finite(u), "param": _finite(w)})
+        # params with gradients that no optimizer holds
+        held = {id(p) for o in self.opts.values() for p in o.get("params", [])}
+        for p, g in zip(gp, gnorm_v, strict=False):
+            if id(p) not in held:
+                rows.append({"name": self.name(p), "numel": p.numel(), "dim": p.dim(), "requires_grad": True,
+                             "grad": _finite(g), "update": None, "param": None, "orphan": True})
+        return rows[:400]
+
+    def _params_summary(self) -> None:
+        self._refresh_tracked()
+        held = {id(p) for o in self.opts.values() for p in o.get("params", [])}
+        root_params = []
+        for rid in self.root_order:
+            m = self.roots[rid]()
+            if m is not None:
+                root_params += list(m.parameters())
+        orphans = [p for p in root_params if id(p) in self.ever_grad and id(p) not in held]
+        unused = [p for o in self.opts.values() for p in o.get("params", [])
+                  if p.requires_grad and id(p) not in self.ever_grad]
+        self.emit("params", n_root_params=len(root_params),
+                  n_root_trainable=sum(1 for p in root_params if p.requires_grad),
+                  numel_root=sum(p.numel() for p in root_params),
+                  numel_trainable=sum(p.numel() for p in root_params if p.requires_grad),
+                  n_optimizer_params=len(held), n_with_grad=len(self.ever_grad),
+                  orphans=[self.name(p) for p in orphans][:20], n_orphans=len(orphans),
+                  orphan_numel=sum(p.numel() for p in orphans),
+                  unused=[self.name(p) for p in unused][:20], n_unused=len(unused),
+                  unused_numel=sum(p.numel() for p in unused),
+                  n_optimizers=len(self.opts), events=self.events)
+
