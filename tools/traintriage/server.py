@@ -435,6 +435,10 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
     Timeout = Annotated[
         float, Field(gt=0, le=MAX_TIMEOUT_S, description="Kill the script after this many seconds.")
     ]
+    LrScale = Annotated[float | None, Field(gt=0, description="Multiply every optimizer's learning rate by this "
+                        "at run time (e.g. 0.1: does the run stop diverging at a tenth of the LR?).")]
+    OptImpl = Annotated[Literal["as-is", "plain"], Field(description="plain: optimizers run with foreach=False, "
+                        "fused=False (does the problem follow the fused/foreach kernel?).")]
 
     # -- explain ------------------------------------------------------------------------------------------
     @_tool(server, title="Explain a catalogue id or search by symptom", annotations=read_only)
@@ -481,6 +485,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             timeout: Timeout = 120.0,
             args: ScriptArgs = None,
             client_roots: ClientRoots = None,
+            lr_scale: LrScale = None,
+            optimizer_impl: OptImpl = "as-is",
         ) -> Report:
             """Runs the user's code: the training script executes in a child process for a few steps (file
             writes go to a temporary folder) under instrumentation and report measured findings:
@@ -499,6 +505,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
                     timeout=timeout,
                     args=tuple(args or ()),
                     cwd=path.parent,
+                    extra=__import__("traintriage.probe.overrides", fromlist=["x"]).child_config(lr_scale, optimizer_impl),
                 )
 
     # -- triage -------------------------------------------------------------------------------------------
@@ -519,6 +526,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
                 ),
             ] = None,
             client_roots: ClientRoots = None,
+            lr_scale: LrScale = None,
+            optimizer_impl: OptImpl = "as-is",
         ) -> Report:
             """Start here. Lints the script, then runs the user's code briefly under instrumentation (a child
             process; file writes go to a temporary folder), then returns one ranked report:
@@ -537,6 +546,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
                     args=tuple(args or ()),
                     cwd=path.parent,
                     logs=logs_path,
+                    overrides=__import__("traintriage.probe.overrides", fromlist=["x"]).child_config(lr_scale, optimizer_impl),
                 )
 
     # -- gradients ----------------------------------------------------------------------------------------

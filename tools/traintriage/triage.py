@@ -86,6 +86,7 @@ def triage_script(
     logs: str | os.PathLike | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     cancel: threading.Event | None = None,
+    overrides: dict[str, Any] | None = None,  # probe/overrides.child_config(...): --lr-scale, --optimizer-impl
 ) -> Report:
     from traintriage.grads_probe import child_config
     from traintriage.probe.runner import probe_with_records
@@ -94,7 +95,7 @@ def triage_script(
     notes: list[str] = []
     lint_rep = _lint(script, notes)
     probe, records = probe_with_records(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,
-                                        on_progress=on_progress, cancel=cancel, extra=child_config(steps))
+                                        on_progress=on_progress, cancel=cancel, extra={**child_config(steps), **(overrides or {})})
     findings = _merge(lint_rep, probe, notes)
     have = {f.id for f in findings}
     findings += [f for f in _grads(records, notes) if f.id not in have]

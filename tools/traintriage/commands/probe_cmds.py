@@ -32,6 +32,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=40, help="optimizer steps to run (default 40)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds before the script is stopped (default 120)")
     p.add_argument("--cwd", help="working directory for the script (default: the script's folder)")
+    p.add_argument("--lr-scale", type=float, metavar="F",
+                   help="multiply every optimizer's learning rate by F at run time (probe/overrides.py)")
+    p.add_argument("--optimizer-impl", choices=["as-is", "plain"], default="as-is",
+                   help="plain: run optimizers with foreach=False, fused=False (probe/overrides.py)")
     add_json(p)
 
 
@@ -47,6 +51,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--timeout must be positive, not {args.timeout}")
     if args.cwd and not Path(args.cwd).is_dir():
         raise UsageError(f"--cwd is not a directory: {args.cwd}")
+    if args.lr_scale is not None and not args.lr_scale > 0:
+        raise UsageError(f"--lr-scale must be positive, not {args.lr_scale}")
     if getattr(args, "logs", None) and not Path(args.logs).exists():
         raise UsageError(f"--logs not found: {args.logs}")
 
@@ -94,12 +100,18 @@ def _code(rep) -> int:  # noqa: ANN001
     return 0 if rep.verdict == "healthy" else 1
 
 
+def _overrides(args: argparse.Namespace) -> dict:
+    from traintriage.probe.overrides import child_config
+
+    return child_config(args.lr_scale, args.optimizer_impl)
+
+
 def run_probe_cmd(args: argparse.Namespace) -> int:
     from traintriage.probe import run_probe
 
     _check(args)
     rep = run_probe(args.script, mode=args.mode, steps=args.steps, timeout=args.timeout, args=args.script_args,
-                    cwd=args.cwd, on_progress=_progress(args))
+                    cwd=args.cwd, on_progress=_progress(args), extra=_overrides(args))
     return emit(args, rep, format_report(rep), _code(rep))
 
 
@@ -108,5 +120,5 @@ def run_triage_cmd(args: argparse.Namespace) -> int:
 
     _check(args)
     rep = triage_script(args.script, steps=args.steps, timeout=args.timeout, args=args.script_args, cwd=args.cwd,
-                        logs=args.logs, on_progress=_progress(args))
+                        logs=args.logs, on_progress=_progress(args), overrides=_overrides(args))
     return emit(args, rep, format_report(rep), _code(rep))

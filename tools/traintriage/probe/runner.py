@@ -197,7 +197,9 @@ def probe_with_records(
         raise FileNotFoundError(f"no such script: {script}")
     raw = run_child(p, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
                     on_progress=on_progress, cancel=cancel, extra=extra)
-    return build_report(build_evidence(raw), raw), raw["records"]
+    report = build_report(build_evidence(raw), raw)
+    report.notes += __import__("traintriage.probe.overrides", fromlist=["describe"]).describe(extra)
+    return report, raw["records"]
 
 
 def run_probe(
@@ -210,6 +212,7 @@ def run_probe(
     cwd: str | os.PathLike | None = None,
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    extra: dict[str, Any] | None = None,  # child config keys, e.g. overrides.child_config(lr_scale=0.1)
 ) -> Report:
     """Run an unmodified training script under instrumentation and name what keeps it from learning.
 
@@ -217,5 +220,5 @@ def run_probe(
     the loss falls (Karpathy's "overfit one batch"); mode="observe" changes nothing the script sees.
     """
     report, _records = probe_with_records(script, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
-                                          on_progress=on_progress, cancel=cancel)
+                                          on_progress=on_progress, cancel=cancel, extra=extra)
     return report
