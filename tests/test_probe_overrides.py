@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from traintriage.probe import overrides
 
 ROOT = Path(__file__).resolve().parents[1]
