@@ -165,7 +165,6 @@ def test_double_softmax_floor_with_label_smoothing_is_the_true_minimum():
     label smoothing (the handbook states 1.46 and 1.55 for C=10)."""
     import torch
     import torch.nn.functional as F
-
     from traintriage.probe.detectors.double_softmax import floor
 
     torch.manual_seed(0)
