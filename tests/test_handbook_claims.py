@@ -207,3 +207,11 @@ def test_probe_reports_the_smoothed_double_softmax_floor(tmp_path):
     assert ds, [(f.id, f.severity) for f in rep.findings]
     assert ds[0].evidence["label_smoothing"] == pytest.approx(0.1)
     assert ds[0].evidence["loss_floor"] == pytest.approx(1.5511, abs=1e-3)
+
+
+def test_every_confirm_step_has_a_by_hand_equivalent():
+    """Issue 20: people without the tool can run every Confirm step too."""
+    from traintriage import catalogue as cat
+
+    missing = [e.id for e in cat.load_catalogue().values() if "by hand" not in e.confirm.lower()]
+    assert not missing, f"Confirm without a by-hand check: {missing}"
