@@ -105,3 +105,31 @@ def test_bad_lr_scale_is_a_usage_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "traintriage", "probe", str(p), "--lr-scale", "-1"],
                        capture_output=True, text=True, env=ENV, timeout=60)
     assert r.returncode == 2 and "--lr-scale" in r.stderr
+
+
+@pytest.mark.slow
+def test_mcp_probe_and_triage_take_the_overrides(tmp_path):
+    """The same flags through a real MCP client: probe_script and triage_script accept lr_scale and
+    optimizer_impl and the child's optimizer shows them."""
+    import anyio
+    from mcp import Client
+
+    from traintriage.server import build_server
+
+    p = tmp_path / "show.py"
+    p.write_text(SHOW)
+    server = build_server([tmp_path])
+
+    async def go():
+        async with Client(server) as c:
+            args = {"script": str(p), "steps": 10, "timeout": 120, "lr_scale": 0.1, "optimizer_impl": "plain"}
+            probe = await c.call_tool("probe_script", {**args, "mode": "observe"})
+            triage = await c.call_tool("triage_script", args)
+            bad = await c.call_tool("probe_script", {**args, "lr_scale": -1.0})
+            return probe, triage, bad
+
+    probe, triage, bad = anyio.run(go)
+    for r in (probe, triage):
+        assert not r.is_error, r.content
+        assert "lr=0.03 foreach=False fused=False" in r.structured_content["stdout_tail"]
+    assert bad.is_error
