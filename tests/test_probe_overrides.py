@@ -113,7 +113,6 @@ def test_mcp_probe_and_triage_take_the_overrides(tmp_path):
     optimizer_impl and the child's optimizer shows them."""
     import anyio
     from mcp import Client
-
     from traintriage.server import build_server
 
     p = tmp_path / "show.py"
