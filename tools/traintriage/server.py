@@ -81,6 +81,16 @@ def _provides(module: str, attr: str) -> bool:
         return False
 
 
+def _overrides(lr_scale: float | None, optimizer_impl: str) -> dict[str, Any]:
+    from traintriage.probe.overrides import child_config
+
+    return child_config(lr_scale, optimizer_impl)
+
+
+def _gib(gib: float | None) -> int | None:
+    return int(gib * 2**30) if gib else None
+
+
 async def _client_roots(ctx: Context) -> ListRoots | None:
     """Resolver: ask the client for its roots when it declares the roots capability, else None."""
     caps = ctx.client_capabilities
@@ -198,6 +208,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
         async def probe_script(
             script: ti.Script, ctx: Context, mode: ti.ProbeMode = "overfit", steps: ti.Steps = 30,
             timeout: ti.Timeout = 120.0, args: ti.ScriptArgs = None, client_roots: ClientRoots = None,
+            lr_scale: ti.LrScale = None, optimizer_impl: ti.OptImpl = "as-is", max_memory_gib: ti.MaxMemoryGib = None,
+            only: ti.Checks = None, skip: ti.Checks = None,
         ) -> Report:
             """Runs the user's code: the training script executes in a child process for a few steps (file
             writes go to a temporary folder) under instrumentation and report measured findings:
@@ -208,7 +220,9 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             path = state.path(script, client_roots)
             async with state.limiter:
                 return await run_cancellable(ctx.report_progress, run_probe, script=path, mode=mode, steps=steps,
-                                             timeout=timeout, args=tuple(args or ()), cwd=path.parent)
+                                             timeout=timeout, args=tuple(args or ()), cwd=path.parent,
+                                             extra=_overrides(lr_scale, optimizer_impl), only=only, skip=skip,
+                                             max_memory=_gib(max_memory_gib))
 
     if _provides("triage", "triage_script"):
 
@@ -216,6 +230,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
         async def triage_script(
             script: ti.Script, ctx: Context, steps: ti.Steps = 30, timeout: ti.Timeout = 120.0,
             args: ti.ScriptArgs = None, logs: ti.TriageLogs = None, client_roots: ClientRoots = None,
+            lr_scale: ti.LrScale = None, optimizer_impl: ti.OptImpl = "as-is", max_memory_gib: ti.MaxMemoryGib = None,
+            only: ti.Checks = None, skip: ti.Checks = None,
         ) -> Report:
             """Start here. Lints the script, then runs the user's code briefly under instrumentation (a child
             process; file writes go to a temporary folder), then returns one ranked report:
@@ -226,7 +242,9 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             logs_path = state.path(logs, client_roots, kind="any") if logs else None
             async with state.limiter:
                 return await run_cancellable(ctx.report_progress, triage, script=path, steps=steps, timeout=timeout,
-                                             args=tuple(args or ()), cwd=path.parent, logs=logs_path)
+                                             args=tuple(args or ()), cwd=path.parent, logs=logs_path,
+                                             overrides=_overrides(lr_scale, optimizer_impl), only=only, skip=skip,
+                                             max_memory=_gib(max_memory_gib))
 
     if _provides("gradients", "classify_rough_map"):
         from traintriage.gradients import RoughMapReading

@@ -20,6 +20,13 @@ Script = Annotated[
     Field(description="Path of the training script, absolute or relative to the project root; must lie inside "
           "the allowed roots."),
 ]
+LrScale = Annotated[float | None, Field(gt=0, description="Multiply every optimizer's learning rate by this at "
+                    "run time (e.g. 0.1: does the run stop diverging at a tenth of the LR?).")]
+OptImpl = Annotated[Literal["as-is", "plain"], Field(description="plain: optimizers run with foreach=False, "
+                    "fused=False (does the problem follow the fused/foreach kernel?).")]
+MaxMemoryGib = Annotated[float | None, Field(gt=0, description="Memory cap of the script in GiB (default half the "
+                         "RAM); going over it ends the probe as crashed, 'out of memory at N GiB'.")]
+Checks = Annotated[list[str] | None, Field(description="Probe check ids (catalogue ids) to run only / to turn off.")]
 ScriptArgs = Annotated[list[str] | None, Field(description="Command-line arguments for the script (its sys.argv[1:]).")]
 Steps = Annotated[int, Field(ge=1, le=MAX_STEPS, description="Stop the script after this many optimizer steps.")]
 Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, description="Kill the script after this many seconds.")]

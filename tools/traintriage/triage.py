@@ -89,6 +89,7 @@ def triage_script(
     max_memory: int | None = None,
     only: Sequence[str] | None = None,
     skip: Sequence[str] | None = None,
+    overrides: dict[str, Any] | None = None,  # probe/overrides.child_config(...): --lr-scale, --optimizer-impl
 ) -> Report:
     """`only` / `skip`: probe check ids to keep / turn off (probe.detectors.selected; an unknown id raises
     probe.detectors.UnknownCheckError, a ValueError). A check turned off records and judges nothing."""
@@ -97,7 +98,7 @@ def triage_script(
     from traintriage.probe.runner import probe_with_records
 
     script = str(script)
-    extra = {**child_config(steps), **checks_config(only, skip)}
+    extra = {**child_config(steps), **checks_config(only, skip), **(overrides or {})}
     notes: list[str] = []
     lint_rep = _lint(script, notes)
     probe, records = probe_with_records(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,

@@ -25,8 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("triage", help="lint + probe (+ logs): one ranked report of likely causes")
     p.add_argument("script", help="the training script, run unmodified (its own args go after `--`)")
     p.add_argument("--logs", help="a log file or folder of the real run (TensorBoard, CSV, JSONL, ...)")
-    p.add_argument("--only", nargs="+", metavar="ID", help="run only these probe checks (catalogue ids)")
-    p.add_argument("--skip", nargs="+", metavar="ID", help="turn these probe checks off (catalogue ids)")
     _common(p)
     p.set_defaults(func=run_triage_cmd)
 
@@ -37,6 +35,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cwd", help="working directory for the script (default: the script's folder)")
     p.add_argument("--max-memory", type=float, metavar="GIB",
                    help="memory cap of the script in GiB (default half the RAM); over it the probe says crashed")
+    p.add_argument("--only", nargs="+", metavar="ID", help="run only these probe checks (catalogue ids)")
+    p.add_argument("--skip", nargs="+", metavar="ID", help="turn these probe checks off (catalogue ids)")
+    p.add_argument("--lr-scale", type=float, metavar="F",
+                   help="multiply every optimizer's learning rate by F at run time (probe/overrides.py)")
+    p.add_argument("--optimizer-impl", choices=["as-is", "plain"], default="as-is",
+                   help="plain: run optimizers with foreach=False, fused=False (probe/overrides.py)")
     add_json(p)
 
 
@@ -48,6 +52,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--timeout must be positive, not {args.timeout}")
     if args.max_memory is not None and args.max_memory <= 0:
         raise UsageError(f"--max-memory must be positive, not {args.max_memory}")
+    if args.lr_scale is not None and not args.lr_scale > 0:
+        raise UsageError(f"--lr-scale must be positive, not {args.lr_scale}")
     if args.cwd and not Path(args.cwd).is_dir():
         raise UsageError(f"--cwd is not a directory: {args.cwd}")
     logs = getattr(args, "logs", None)
@@ -78,12 +84,23 @@ def _bytes(gib: float | None) -> int | None:
     return int(gib * 2**30) if gib else None
 
 
+def _overrides(args: argparse.Namespace) -> dict:
+    from traintriage.probe.overrides import child_config
+
+    return child_config(args.lr_scale, args.optimizer_impl)
+
+
 def run_probe_cmd(args: argparse.Namespace) -> int:
     from traintriage.probe import run_probe
+    from traintriage.probe.detectors import UnknownCheckError
 
     _check(args)
-    rep = run_probe(args.script, mode=args.mode, steps=args.steps, timeout=args.timeout, args=args.script_args,
-                    cwd=args.cwd, on_progress=_progress(args), max_memory=_bytes(args.max_memory))
+    try:
+        rep = run_probe(args.script, mode=args.mode, steps=args.steps, timeout=args.timeout, args=args.script_args,
+                        cwd=args.cwd, on_progress=_progress(args), max_memory=_bytes(args.max_memory),
+                        extra=_overrides(args), only=args.only, skip=args.skip)
+    except UnknownCheckError as e:
+        raise UsageError(str(e)) from e
     return emit(args, rep, format_report(rep), _code(rep))
 
 
@@ -95,7 +112,7 @@ def run_triage_cmd(args: argparse.Namespace) -> int:
     try:
         rep = triage_script(args.script, steps=args.steps, timeout=args.timeout, args=args.script_args, cwd=args.cwd,
                             logs=args.logs, on_progress=_progress(args), only=args.only, skip=args.skip,
-                            max_memory=_bytes(args.max_memory))
+                            max_memory=_bytes(args.max_memory), overrides=_overrides(args))
     except UnknownCheckError as e:
         raise UsageError(str(e)) from e
     return emit(args, rep, format_report(rep), _code(rep))

@@ -159,6 +159,7 @@ def main(argv: list[str]) -> None:
     script = cfg["script"]
     try:
         install(rec)
+        __import__("traintriage.probe.overrides", fromlist=["install"]).install(cfg)  # --lr-scale, --optimizer-impl
     except Exception:  # noqa: BLE001
         rec.emit("harness-error", error=traceback.format_exc(limit=5))
         raise

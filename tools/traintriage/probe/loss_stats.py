@@ -62,6 +62,7 @@ def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[
                 c = x.shape[cdim]
                 hi, lo = 1 - eps + eps / c, eps / c
                 rec["loss_floor"] = float(-(hi * math.log(hi) + (c - 1) * lo * math.log(lo)))
+                rec["label_smoothing"] = eps  # detectors/double_softmax.py: the floor moves with it
             ii = kwargs.get("ignore_index", -100)
             rec["ignore_index"] = int(ii) if ii is not None else None
             if not t.is_floating_point():

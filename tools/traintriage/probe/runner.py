@@ -298,6 +298,7 @@ def probe_with_records(
                     on_progress=on_progress, cancel=cancel, extra=extra, max_memory=max_memory)
     report = build_report(build_evidence(raw), raw)
     report.notes.append(sandbox_note(raw["sandbox"]))
+    report.notes += __import__("traintriage.probe.overrides", fromlist=["describe"]).describe(extra)
     report.metrics["sandbox"] = raw["sandbox"].get("layer", "python")
     return report, raw["records"]
 
@@ -313,13 +314,20 @@ def run_probe(
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     max_memory: int | None = None,
+    extra: dict[str, Any] | None = None,  # child config keys, e.g. overrides.child_config(lr_scale=0.1)
+    only: Sequence[str] | None = None,
+    skip: Sequence[str] | None = None,
 ) -> Report:
     """Run an unmodified training script under instrumentation and name what keeps it from learning.
 
     mode="overfit" replays the first batch of every DataLoader and disables dropout, then checks that
     the loss falls (Karpathy's "overfit one batch"); mode="observe" changes nothing the script sees.
-    max_memory caps the child's memory in bytes (default MEMORY_FRACTION of RAM).
+    max_memory caps the child's memory in bytes (default MEMORY_FRACTION of RAM). only / skip: probe check ids
+    to keep / turn off (an unknown id raises probe.detectors.UnknownCheckError).
     """
+    from traintriage.probe.detectors import checks_config
+
+    extra = {**(extra or {}), **checks_config(only, skip)}
     report, _records = probe_with_records(script, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
-                                          on_progress=on_progress, cancel=cancel, max_memory=max_memory)
+                                          on_progress=on_progress, cancel=cancel, max_memory=max_memory, extra=extra)
     return report

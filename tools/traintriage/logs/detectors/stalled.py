@@ -9,12 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from traintriage.logs.detectors.base import Context, Detection, fmt, head, sym
+from traintriage.thresholds import REL_UPDATE_LOW
 
 ID = "stalled"
 SEVERITY = "warning"
 # "the relative update collapses ... by one or more orders of magnitude (to under about 1e-5)".
 COLLAPSE = 10.0
-UPDATE_FLOOR = 1e-5
+UPDATE_FLOOR = REL_UPDATE_LOW  # traintriage/thresholds.py, shared with the probe and the handbook
 # An LR at or below this share of its peak counts as ~0; a schedule that gets there in the last
 # END_SHARE of the run is an ordinary decay-to-zero, earlier is a stall.
 LR_ZERO_SHARE, END_SHARE = 1e-3, 0.2

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-# lr-too-high's yardsticks (read here by the NaN-window reading too, so they live below both):
-# A single step moving the weights by 10 % of their norm (100x the guideline) is a blow-up when the
-# loss on the same batch spikes with it.
-REL_UPDATE_PEAK = 0.1
+from traintriage.thresholds import REL_UPDATE_PEAK  # a blow-up step: value and why in thresholds.py
+
+# lr-too-high's yardsticks (read here by the NaN-window reading too, so they live below both).
 # Loss on a fixed batch jumping to this multiple of its start is a divergence event.
 LOSS_SPIKE = 2.0
 

@@ -23,10 +23,9 @@ from traintriage.probe.detectors._common import (
     losses,
     median,
 )
+from traintriage.thresholds import REL_UPDATE_GUIDELINE, REL_UPDATE_HIGH
 
-# CS231n (Karpathy, "Neural Networks Part 3"): the update/weight ratio should be around 1e-3. Thirty
-# times that, sustained, moves every weight by 3 % a step: fine for a few warm steps, not as a regime.
-REL_UPDATE_HIGH = 3e-2
+# REL_UPDATE_GUIDELINE / REL_UPDATE_HIGH (sustained): values and their why in traintriage/thresholds.py.
 # REL_UPDATE_PEAK (a blow-up step) and LOSS_SPIKE (a divergence event) live in _common: the NaN window
 # reading there uses them too.
 # ... and this multiple is a divergence whatever happens next: a step at a workable LR can overshoot the
@@ -79,7 +78,7 @@ def detect(ev: dict[str, Any]) -> list:
         return [finding("lr-too-high", sev, 0.9 if sev == "error" else 0.4,
                         f"A single step moved the weights by {peak:.2g} of their norm (a healthy ratio is ~1e-3) and "
                         + what + tail,
-                        peak_rel_update=round(peak, 6), median_rel_update=round(top, 6), guideline=1e-3, lr=lrs,
+                        peak_rel_update=round(peak, 6), median_rel_update=round(top, 6), guideline=REL_UPDATE_GUIDELINE, lr=lrs,
                         loss_spike=round(jump, 4) if jump is not None else None, nonfinite=nonfinite,
                         loss_ratio=ratio, late_loss_over_start=round(late, 4) if late is not None else None,
                         settled=settled, thresholds={"peak": REL_UPDATE_PEAK, "spike": LOSS_SPIKE,
@@ -98,5 +97,5 @@ def detect(ev: dict[str, Any]) -> list:
                     f"Each step changes the weights by {top:.2g} of their norm (a healthy ratio is ~1e-3) and the "
                     + ("loss blows up" if nonfinite else "loss rises" if rising else "loss oscillates")
                     + " on a single batch: lower the learning rate (try 10x smaller).",
-                    median_rel_update=round(top, 6), guideline=1e-3, lr=lrs,
+                    median_rel_update=round(top, 6), guideline=REL_UPDATE_GUIDELINE, lr=lrs,
                     loss_ratio=ratio, nonfinite=nonfinite, up_steps=ups, before_nonfinite=before)]

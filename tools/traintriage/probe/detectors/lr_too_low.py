@@ -6,9 +6,10 @@ from typing import Any
 
 from traintriage.probe.detectors._common import finding, group_rel_updates, median
 
-# CS231n's update/weight guideline is ~1e-3; a hundredth of that moves the weights by 0.001 % a step:
-# thousands of steps to go anywhere. Only judged with a loss that did not fall.
-REL_UPDATE_LOW = 1e-5
+# REL_UPDATE_LOW (error) and REL_UPDATE_LOW_WARN (warning), only judged with a loss that did not fall; the
+# values and their why are in traintriage/thresholds.py, shared with the log detectors and the handbook.
+from traintriage.thresholds import REL_UPDATE_GUIDELINE, REL_UPDATE_LOW, REL_UPDATE_LOW_WARN
+
 # The loss counts as stuck when it kept more than this share of its starting value.
 STUCK_RATIO = 0.9
 
@@ -28,7 +29,7 @@ def detect(ev: dict[str, Any]) -> list:
         return []
     top = max(meds)
     ratio = (ev.get("overfit") or {}).get("ratio")
-    if top >= REL_UPDATE_LOW * 10 or ratio is None or ratio < STUCK_RATIO:
+    if top >= REL_UPDATE_LOW_WARN or ratio is None or ratio < STUCK_RATIO:
         return []
     if top == 0:
         return []  # nothing moves at all: a wiring bug (step-order, loss-detached), not the LR
@@ -38,4 +39,4 @@ def detect(ev: dict[str, Any]) -> list:
                     f"Each step changes the weights by only {top:.2g} of their norm (a healthy ratio is ~1e-3) "
                     f"and the loss kept {ratio:.0%} of its starting value: raise the learning rate (an LR range "
                     "test finds the band).",
-                    median_rel_update=top, guideline=1e-3, lr=lrs, loss_ratio=ratio)]
+                    median_rel_update=top, guideline=REL_UPDATE_GUIDELINE, lr=lrs, loss_ratio=ratio)]
