@@ -1070,6 +1070,74 @@ CASES: list[tuple[str, str, bool, str]] = [
         False,
         "wrong-train-eval-mode",
     ),
+    # --- distributed: DistributedSampler without set_epoch; BatchNorm under DDP without SyncBatchNorm -----
+    (
+        "DistributedSampler, set_epoch never called",
+        """
+        from torch.utils.data import DataLoader
+        from torch.utils.data.distributed import DistributedSampler
+        sampler = DistributedSampler(ds)
+        loader = DataLoader(ds, batch_size=32, sampler=sampler)
+        for epoch in range(10):
+            for x, y in loader:
+                opt.zero_grad(); F.cross_entropy(model(x), y).backward(); opt.step()
+        """,
+        True,
+        "sampler-epoch-not-set",
+    ),
+    (
+        "fix: set_epoch at the start of each epoch",
+        """
+        from torch.utils.data import DataLoader
+        from torch.utils.data.distributed import DistributedSampler
+        sampler = DistributedSampler(ds)
+        loader = DataLoader(ds, batch_size=32, sampler=sampler)
+        for epoch in range(10):
+            sampler.set_epoch(epoch)
+            for x, y in loader:
+                opt.zero_grad(); F.cross_entropy(model(x), y).backward(); opt.step()
+        """,
+        False,
+        "sampler-epoch-not-set",
+    ),
+    (
+        "near miss: an evaluation sampler that does not shuffle",
+        """
+        import torch.utils.data as tud
+        val_sampler = tud.distributed.DistributedSampler(val_ds, shuffle=False)
+        """,
+        False,
+        "sampler-epoch-not-set",
+    ),
+    (
+        "BatchNorm model under DDP, no SyncBatchNorm",
+        """
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+        model = DDP(model)
+        """,
+        True,
+        "bn-not-synced",
+    ),
+    (
+        "fix: convert_sync_batchnorm before wrapping",
+        """
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = DDP(model)
+        """,
+        False,
+        "bn-not-synced",
+    ),
+    (
+        "near miss: BatchNorm without DDP",
+        """
+        model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+        """,
+        False,
+        "bn-not-synced",
+    ),
 ]
 
 

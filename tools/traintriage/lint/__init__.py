@@ -15,6 +15,7 @@ from traintriage.lint.merge import merge
 from traintriage.lint.rules import (
     adam_weight_decay,
     ce_target_form,
+    ddp_batchnorm,
     decay_norm_bias,
     double_softmax,
     eval_mode,
@@ -29,6 +30,7 @@ from traintriage.lint.rules import (
     no_step,
     optimizer_model_mismatch,
     params_replaced,
+    sampler_set_epoch,
     scheduler_before_step,
     scheduler_per_batch,
     sigmoid_bce,
@@ -61,6 +63,8 @@ RULES: list[ModuleType] = [
     eval_never_called,  # validation under no_grad, never model.eval()
     grad_accum,  # accumulation without dividing the loss
     frozen_after_optimizer,  # requires_grad=False after the optimizer is built
+    sampler_set_epoch,  # DistributedSampler, never set_epoch()
+    ddp_batchnorm,  # BatchNorm under DDP without SyncBatchNorm
     strict_false,  # load_state_dict(strict=False), result discarded
     ce_target_form,  # F.one_hot(...) long targets into CrossEntropyLoss
     loss_reduce_order,  # (pred - y).mean() ** 2, sqrt(((a - b) ** 2).sum())
