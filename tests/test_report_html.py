@@ -77,3 +77,25 @@ def test_chromium_renders_the_figures(tmp_path: Path):
     blue2 = sum(1 for px in img2.getdata() if abs(px[0] - 0x1F) < 12 and abs(px[1] - 0x77) < 12
                 and abs(px[2] - 0xB4) < 12)
     assert blue2 < 50  # the control: the same page without its figures has none of that colour
+
+
+@pytest.mark.slow
+def test_triage_report_flag_writes_the_page_and_keeps_stdout_one_object(tmp_path: Path):
+    """`triage --report PATH --json`: the page has the run's own figures (heatmaps from the probe's sampled
+    per-parameter norms); stdout is still exactly one JSON object."""
+    import json
+    import sys
+
+    from traintriage.evals import default_cases_dir
+
+    out = tmp_path / "r.html"
+    script = default_cases_dir() / "double-softmax-mlp" / "train.py"
+    p = subprocess.run([sys.executable, "-m", "traintriage", "triage", str(script), "--report", str(out), "--json"],
+                       capture_output=True, text=True, timeout=300)
+    rep = json.loads(p.stdout)
+    assert p.returncode == 1 and rep["findings"][0]["id"] == "double-softmax"
+    page = out.read_text()
+    assert "double-softmax" in page and "Handbook:" in page
+    for fig in ("loss", "norms", "lr", "rel_update", "module_grad", "module_update"):
+        assert f'data-figure="{fig}"' in page, fig
+    assert rep["metrics"]["module_steps"][0] == 0 and rep["metrics"]["module_grad_norm_steps"]

@@ -89,6 +89,21 @@ def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
 
 
+def add_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report", metavar="PATH.html",
+                   help="also write a self-contained HTML report (findings, handbook entries, figures) to PATH")
+
+
+def write_report(args: argparse.Namespace, rep: Any) -> None:
+    """Write the HTML report when --report was given; its path goes to stderr so stdout stays one object."""
+    if getattr(args, "report", None):
+        from traintriage.report_html import write_html
+
+        path = write_html(rep, args.report)
+        sys.stderr.write(f"traintriage: HTML report written to {path}\n")
+
+
+
 def require_file(path: str, label: str = "script") -> None:
     """Refuse a missing path or one that is not a regular file (a folder, a FIFO, a device) before opening it."""
     p = Path(path)

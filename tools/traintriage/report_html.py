@@ -174,7 +174,7 @@ def _entry_html(fid: str) -> str:
 def _evidence_html(ev: dict[str, Any]) -> str:
     rows = []
     for k, v in list(ev.items())[:20]:
-        val = v if isinstance(v, str | int | float | bool) or v is None else str(v)
+        val = f"{v:.4g}" if isinstance(v, float) else v if isinstance(v, str | int | bool) or v is None else str(v)
         rows.append(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(val)[:300])}</td></tr>")
     return f'<table class="ev">{"".join(rows)}</table>' if rows else ""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from traintriage.cli import UsageError, add_json, emit, exit_code_for, require_file
+from traintriage.cli import UsageError, add_json, add_report, emit, exit_code_for, require_file, write_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", metavar="NAME",
                    help="the scalar to compare and to trace to the parameters: a term name or a traintriage.term "
                         "marker (default: the ablated term)")
+    add_report(p)
     add_json(p)
     p.set_defaults(func=run_grads_cmd)
 
@@ -44,4 +45,5 @@ def run_grads_cmd(args: argparse.Namespace) -> int:
                            cwd=args.cwd, ablate=args.ablate, metric=args.metric, on_progress=_progress(args))
     except UnknownTermError as e:
         raise UsageError(str(e)) from e
+    write_report(args, rep)
     return emit(args, rep, format_grads(rep), exit_code_for(rep.verdict))

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from traintriage.cli import UsageError, add_json, emit, exit_code_for, require_file
+from traintriage.cli import UsageError, add_json, add_report, emit, exit_code_for, require_file, write_report
 from traintriage.render import format_report
 
 
@@ -41,6 +41,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="multiply every optimizer's learning rate by F at run time (probe/overrides.py)")
     p.add_argument("--optimizer-impl", choices=["as-is", "plain"], default="as-is",
                    help="plain: run optimizers with foreach=False, fused=False (probe/overrides.py)")
+    add_report(p)
     add_json(p)
 
 
@@ -101,6 +102,7 @@ def run_probe_cmd(args: argparse.Namespace) -> int:
                         extra=_overrides(args), only=args.only, skip=args.skip)
     except UnknownCheckError as e:
         raise UsageError(str(e)) from e
+    write_report(args, rep)
     return emit(args, rep, format_report(rep), _code(rep))
 
 
@@ -115,4 +117,5 @@ def run_triage_cmd(args: argparse.Namespace) -> int:
                             max_memory=_bytes(args.max_memory), overrides=_overrides(args))
     except UnknownCheckError as e:
         raise UsageError(str(e)) from e
+    write_report(args, rep)
     return emit(args, rep, format_report(rep), _code(rep))

@@ -244,6 +244,9 @@ def metrics_for(ev: dict[str, Any]) -> dict[str, Any]:
             m[f"module_grad_norm_{label}"] = {k: _r(math.sqrt(v)) for k, v in top}
     if ev.get("overfit"):
         m["overfit"] = {k: _r(v) for k, v in ev["overfit"].items()}
+    from traintriage.probe.module_series import module_series
+
+    m.update(module_series(steps))  # per-module series for people (the HTML report's heatmaps)
     return m
 
 
