@@ -211,7 +211,10 @@ def run_child(
             cwd=str(workdir), stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,
         )
+        if on_progress is not None:  # at once: the child's imports (torch) take seconds before the first step
+            on_progress(0, steps, "starting the script (importing torch and its modules)")
         seen_steps = 0
+        seen_forward = False
         pos = 0
         buf = b""
         while True:
@@ -229,6 +232,9 @@ def run_child(
                         r = json.loads(line)
                     except json.JSONDecodeError:
                         continue
+                    if r.get("kind") == "root" and not seen_forward and not seen_steps:
+                        seen_forward = True
+                        on_progress(0, steps, "the script is running: first forward pass of its model")
                     if r.get("kind") == "step" and r.get("opt") == 0:
                         seen_steps += 1
                         loss = r.get("loss")
