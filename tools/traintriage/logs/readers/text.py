@@ -19,18 +19,21 @@ one by one. VECTORIZED = False reads every block line by line; both give the sam
 
 from __future__ import annotations
 
+import bisect
 import re
 from array import array
 from pathlib import Path
 
-from traintriage.logs.model import LogReadError, Run, RunBuilder
+from traintriage.logs.model import LogReadError, Run, RunBuilder, to_step
 
 FORMAT = "text"
 
 # False: every block is parsed line by line (the reference behaviour the vectorized path must reproduce)
 VECTORIZED = True
 BLOCK = 8 << 20  # bytes read per block: big enough to amortize regex calls, small enough to stay in cache-ish
-_NUM = rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity)"
+# (\d+(?:\.\d*)? rather than \d+\.?\d*: the same numbers, but a long digit run has one way to match, not n;
+# the ambiguous form made a 150 KB run of digits backtrack quadratically)
+_NUM = rb"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity)"
 _NUM_FULL = re.compile(rb"(?:" + _NUM + rb")\Z")
 _PAIR = re.compile(
     rb"(?<![\w./\-'\"])['\"]?([A-Za-z_][\w./\-]*)['\"]?\s*(?:[:=]\s*|\s+)(?:tensor\()?['\"]?(" + _NUM
@@ -49,6 +52,11 @@ IGNORE_KEYS = {
     "using", "dataloader", "available", "cores", "tpu", "hpu", "ipu", "nodes", "devices", "device",
 }
 _DIGITS = re.compile(rb"\d+")
+# Widest line (metric pairs) learned as a template. A template is one regex with a group per pair, and
+# compiling Python regexes grows faster than linearly in the groups (4,500 pairs: 9 s, issue 14's 144 KB
+# single-line log took 72 s). Real metric lines carry tens of metrics; a wider line is still read, by the
+# line parser (linear), it just never becomes the template.
+MAX_TEMPLATE_PAIRS = 256
 # In prose ("queue depth 7 of 8") a word followed by a number is not a metric. Whitespace-separated pairs
 # count only on lines that also have a step, a key=value / key: value pair, or a metric-like key name.
 _METRIC_WORD = re.compile(r"loss|lr|learning_rate|acc|norm|ppl|perplexity|err|score|reward|f1|bleu|auc|mse|mae")
@@ -86,9 +94,10 @@ class _Template:
         self.ntok = 0
         spans = [(m.start(), m.end()) for m in re.finditer(rb"\S+", line)]
         self.val_tok: list[tuple[int, bytes, bytes]] = []
+        starts = [a for a, _ in spans]
         for _, _, _, vs, ve in pairs:
-            k = next((i for i, (a, b) in enumerate(spans) if a <= vs and ve <= b), None)
-            if k is None:
+            k = bisect.bisect_right(starts, vs) - 1  # the token starting at or before the value (one lookup)
+            if k < 0 or ve > spans[k][1]:
                 return
             self.val_tok.append((k, line[spans[k][0] : vs], line[ve : spans[k][1]]))
         used = {k for k, _, _ in self.val_tok}
@@ -199,11 +208,11 @@ def _parse(line: bytes, st: _State):
             cacheable = False
         if low in STEP_KEYS:
             strong = True
-            try:
-                step = int(float(m.group(2)))
-            except (ValueError, OverflowError):
+            v = to_step(m.group(2))
+            if v is None:  # nan, inf, 1e999, beyond int64: a skipped value (the line keeps its other step)
                 cacheable = False
                 continue
+            step = v
             pairs.append((key, ks, ke, vs, ve))
             continue
         if low == "epoch":
@@ -257,6 +266,8 @@ def _emit(line: bytes, r: tuple, st: _State) -> None:
     if tqdm:
         st.tqdm_lines += 1
         return  # progress-bar lines vary too much to make a useful template
+    if len(pairs) > MAX_TEMPLATE_PAIRS:
+        return  # parsed, but too wide to learn as a template
     if st.template is None:
         st.template = _Template(line, pairs)
     else:
@@ -321,11 +332,9 @@ def _sequential(chunk: bytes, st: _State) -> None:
 def _from_template(groups: tuple, tpl: _Template, st: _State) -> None:
     step = None
     for i in reversed(tpl.step_idxs):
-        try:
-            step = int(float(groups[i]))
+        step = to_step(groups[i])
+        if step is not None:
             break
-        except (ValueError, OverflowError):
-            continue
     step = _resolve_step(step, st)
     add = st.rb.add
     for i in tpl.metric_idx:
@@ -595,7 +604,13 @@ def _fast(chunk: bytes, tpl: _Template, st: _State) -> None:
                 try:
                     if not _NUM_FULL.match(tok):
                         raise ValueError(tok)
-                    col[r] = int(float(tok)) if is_step else float(tok)
+                    if is_step:
+                        v = to_step(tok)
+                        if v is None:
+                            raise ValueError(tok)
+                        col[r] = v
+                    else:
+                        col[r] = float(tok)
                 except (ValueError, OverflowError):
                     keep[r] = False  # not this template after all: the line parser takes it
         columns[i] = col
@@ -663,7 +678,7 @@ def _fast(chunk: bytes, tpl: _Template, st: _State) -> None:
                         repeats.add(key)
                 if tqdm:
                     st.tqdm_lines += 1
-                else:
+                elif len(pairs) <= MAX_TEMPLATE_PAIRS:
                     st.miss_line = (line, pairs)
     st.record += len(li) + n_other
     st.hits += len(li)
