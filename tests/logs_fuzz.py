@@ -246,7 +246,9 @@ def m_hf_types(rng, data):
         hist = state["log_history"]
     except (ValueError, KeyError, TypeError):
         return m_number(rng, data)
-    odd = [None, "10", 1e999 if False else 1e308, 10**20, True, [], "x", -1, 2**63]
+    if not isinstance(hist, list):
+        return m_number(rng, data)
+    odd = [None, "10", float("inf"), 1e308, 10**20, True, [], "x", -1, 2**63]
     for _ in range(rng.choice((1, 3))):
         k = rng.randrange(len(hist) + 1)
         entry = rng.choice([{"step": rng.choice(odd), "loss": 0.5}, {"loss": rng.choice(odd)}, rng.choice(odd)])

@@ -47,7 +47,7 @@ def read(path: Path) -> Run:
     rb = RunBuilder(str(path), FORMAT)
     idx = 0
     with path.open("rb") as f:
-        for lineno, line in lines(f):
+        for lineno, line in lines(f, MAX_LINE_BYTES):
             if line is None:
                 rb.skip_line(lineno, f"longer than {MAX_LINE_BYTES} bytes")
                 continue

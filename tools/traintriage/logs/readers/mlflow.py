@@ -70,7 +70,7 @@ def read(path: Path) -> Run:
             metric = prefix + str(mf.relative_to(mdir)).replace("\\", "/")
             nfile += 1
             with mf.open("rb") as fh:
-                for lineno, line in lines(fh):
+                for lineno, line in lines(fh, MAX_LINE_BYTES):
                     why = _metric_line(line, lineno - 1, metric, rb)
                     if why:
                         rb.skip_line(lineno, f"metrics/{mf.relative_to(mdir)}: {why}")

@@ -25,6 +25,7 @@ from array import array
 from pathlib import Path
 
 from traintriage.logs.model import LogReadError, Run, RunBuilder, to_step
+from traintriage.logs.readers._common import MAX_LINE_BYTES
 
 FORMAT = "text"
 
@@ -57,6 +58,13 @@ _DIGITS = re.compile(rb"\d+")
 # single-line log took 72 s). Real metric lines carry tens of metrics; a wider line is still read, by the
 # line parser (linear), it just never becomes the template.
 MAX_TEMPLATE_PAIRS = 256
+# Longest line learned as a template, for the same reason: compiling its literal text costs ~10 us a byte
+# (a 600 KB line: 9 s). Metric lines are well under this.
+MAX_TEMPLATE_BYTES = 4096
+
+
+def _learnable(line: bytes, pairs: list) -> bool:
+    return len(pairs) <= MAX_TEMPLATE_PAIRS and len(line) <= MAX_TEMPLATE_BYTES
 # In prose ("queue depth 7 of 8") a word followed by a number is not a metric. Whitespace-separated pairs
 # count only on lines that also have a step, a key=value / key: value pair, or a metric-like key name.
 _METRIC_WORD = re.compile(r"loss|lr|learning_rate|acc|norm|ppl|perplexity|err|score|reward|f1|bleu|auc|mse|mae")
@@ -266,7 +274,7 @@ def _emit(line: bytes, r: tuple, st: _State) -> None:
     if tqdm:
         st.tqdm_lines += 1
         return  # progress-bar lines vary too much to make a useful template
-    if len(pairs) > MAX_TEMPLATE_PAIRS:
+    if not _learnable(line, pairs):
         return  # parsed, but too wide to learn as a template
     if st.template is None:
         st.template = _Template(line, pairs)
@@ -678,7 +686,7 @@ def _fast(chunk: bytes, tpl: _Template, st: _State) -> None:
                         repeats.add(key)
                 if tqdm:
                     st.tqdm_lines += 1
-                elif len(pairs) <= MAX_TEMPLATE_PAIRS:
+                elif _learnable(line, pairs):
                     st.miss_line = (line, pairs)
     st.record += len(li) + n_other
     st.hits += len(li)
@@ -739,16 +747,28 @@ def read(path: Path) -> Run:
             )
         f.seek(0)
         carry = b""
+        lines_done = 0  # newlines before the current block (for the line number of a skipped line)
+        overlong = False  # inside a line over MAX_LINE_BYTES: dropping bytes up to its end
         while True:
             data = f.read(BLOCK)
             if not data:
                 break
+            if overlong:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    continue
+                data, overlong = data[nl + 1 :], False
+                lines_done += 1
             data = carry + data
             cut = data.rfind(b"\n")
             if cut < 0:
                 carry = data
+                if len(carry) > MAX_LINE_BYTES:  # skipped and counted, never held whole
+                    rb.skip_line(lines_done + 1, f"longer than {MAX_LINE_BYTES} bytes")
+                    carry, overlong = b"", True
                 continue
             chunk, carry = data[: cut + 1], data[cut + 1 :]
+            lines_done += chunk.count(b"\n")
             if not chunk.isascii():
                 try:
                     chunk.decode("utf-8")
@@ -758,6 +778,8 @@ def read(path: Path) -> Run:
         if carry.strip():
             _block(carry + b"\n", st)
     if not rb.builders:
+        if rb.first_skip is not None:
+            raise rb.no_metrics(f"no metrics found in {size} bytes of text")
         raise LogReadError(
             f"{path}: no metrics found in {size} bytes of text. Expected lines like 'step 10 loss 0.31', "
             "'loss=0.3', or HF/tqdm/Lightning/Keras progress output; for other formats pass --format"
