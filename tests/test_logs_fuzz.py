@@ -181,6 +181,14 @@ def test_overflowing_and_null_steps_are_skipped_values(tmp_path):
     assert read_run(f).series["loss"].steps == [1, 2]
 
 
+def test_summary_says_how_many_lines_were_skipped(tmp_path):
+    from traintriage.logs import summarize
+
+    run = read_run(_write(tmp_path / "m.jsonl", b'{"step": 1, "loss": 1.0}\nnot json\n{"step": 2, "loss": 0.5}\n'))
+    s = summarize(run)
+    assert s["skipped_lines"] == 1 and s["first_skip"]["line"] == 2 and "not JSON" in s["first_skip"]["reason"]
+
+
 def test_a_line_longer_than_the_cap_is_skipped_not_held(tmp_path, monkeypatch):
     from traintriage.logs.readers import _common, text
 
