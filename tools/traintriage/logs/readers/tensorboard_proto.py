@@ -20,6 +20,18 @@ _HALF = struct.Struct("<e")
 _DT_FLOAT, _DT_DOUBLE, _DT_INT32, _DT_INT64, _DT_HALF, _DT_BOOL = 1, 2, 3, 9, 19, 10
 
 
+def _skip(buf, pos: int, wt: int) -> int:
+    """The position after a field's value of wire type wt (its key already read)."""
+    if wt == 2:
+        n, pos = varint(buf, pos)
+        return pos + n
+    if wt == 0:
+        return varint(buf, pos)[1]
+    if wt in (1, 5):
+        return pos + (8 if wt == 1 else 4)
+    raise ProtoError(f"wire type {wt}")
+
+
 def _decode_event(buf, pos: int, end: int, rec: int, prefix: str, tag_cache: dict, out: list) -> None:
     wall = math.nan
     step = 0
@@ -42,18 +54,7 @@ def _decode_event(buf, pos: int, end: int, rec: int, prefix: str, tag_cache: dic
             if key & 0x80:
                 key2, pos = varint(buf, pos - 1)
                 key = key2
-            wt = key & 7
-            if wt == 2:
-                n, pos = varint(buf, pos)
-                pos += n
-            elif wt == 0:
-                _, pos = varint(buf, pos)
-            elif wt == 1:
-                pos += 8
-            elif wt == 5:
-                pos += 4
-            else:
-                raise ProtoError(f"wire type {wt}")
+            pos = _skip(buf, pos, key & 7)
     if pos != end:
         raise ProtoError("event overruns its record")
     for s, e in summaries:
@@ -96,14 +97,8 @@ def _decode_value(buf, pos: int, end: int, rec, step, wall, prefix, tag_cache, o
             elif key == 0x3A and tag_span is None:  # 7: node_name (old writers)
                 tag_span = (pos, pos + n)
             pos += n  # histo (5), image (4), audio (6): skipped undecoded
-        elif wt == 0:
-            _, pos = varint(buf, pos)
-        elif wt == 5:
-            pos += 4
-        elif wt == 1:
-            pos += 8
         else:
-            raise ProtoError(f"wire type {wt}")
+            pos = _skip(buf, pos, wt)
     if value is None and tensor is not None and plugin in (None, "scalars"):
         value = _tensor_scalar(buf, *tensor)
     if value is None or tag_span is None:
