@@ -244,7 +244,7 @@ def m_hf_types(rng, data):
     try:
         state = json.loads(data)
         hist = state["log_history"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # (a deep-nesting mutation came first)
         return m_number(rng, data)
     if not isinstance(hist, list):
         return m_number(rng, data)
