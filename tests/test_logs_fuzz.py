@@ -181,6 +181,20 @@ def test_overflowing_and_null_steps_are_skipped_values(tmp_path):
     assert read_run(f).series["loss"].steps == [1, 2]
 
 
+def test_fuzz_finds_from_the_10k_run(tmp_path):
+    """Inputs the 10,000-case run found: a 600 KB metric name (the role patterns' `.*` was quadratic in it) and
+    tqdm counters beyond int64 or Python's 4,300-digit int limit."""
+    f = _write(tmp_path / "m.jsonl", b'{"step": 1, "loss": 0.5, "_' + b"loss=" * 120_000 + b'": 1}\n')
+    t = time.perf_counter()
+    run = read_run(f)
+    assert time.perf_counter() - t < 2.0 and run.series["loss"].values == [0.5]
+    bars = (b"Epoch 99999999999999999999: 50%|#  | 5/10 [00:01<00:01, loss=0.5]\n"
+            b"Epoch 0: 50%|#  | " + b"9" * 5000 + b"/10 [00:01<00:01, loss=0.4]\n"
+            b"Epoch 1: 50%|#  | 5/10 [00:01<00:01, loss=0.3]\n")
+    run = read_run(_write(tmp_path / "bar.log", bars))
+    assert run.series["loss"].steps == [15] and run.series["loss"].values == [0.3]
+
+
 def test_summary_says_how_many_lines_were_skipped(tmp_path):
     from traintriage.logs import summarize
 

@@ -107,8 +107,15 @@ def _norm_name(name: str) -> str:
     return n
 
 
+# Longest metric name given a role. Writers' names are short (tags, column names: tens of characters); the role
+# patterns have `.*` between two words, quadratic in the name's length (a 600 KB key took minutes).
+MAX_ROLE_NAME = 512
+
+
 def role_for(name: str) -> str:
     """Map a metric name as writers spell it to a role; unknown names are 'other'."""
+    if len(name) > MAX_ROLE_NAME:  # a runaway "name" (a whole line): not a metric any writer names
+        return "other"
     n = _norm_name(name)
     for role, pat in _ROLE_RULES:
         if pat.search(n):

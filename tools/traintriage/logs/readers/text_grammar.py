@@ -82,13 +82,19 @@ def _parse(line: bytes, st: _State):
     if step is None:
         t = _TQDM.search(line)
         if t is not None:
-            n = int(t.group(1))
-            if n == 0:  # a bar reset for the next epoch: no step has completed, the postfix is stale
+            n = to_step(t.group(1))
+            if not n:  # 0: a bar reset for the next epoch, the postfix is stale; None: a counter beyond int64
                 return False
             tqdm = True
             e = _EPOCH_PREFIX.match(line)
             total = t.group(2)
-            step = int(e.group(1)) * int(total) + n if e is not None and total != b"?" else n
+            if e is not None and total != b"?":
+                ep, tot = to_step(e.group(1)), to_step(total)
+                step = to_step(ep * tot + n) if ep is not None and tot is not None else None
+                if step is None:  # epoch * total beyond int64: a skipped line
+                    return False
+            else:
+                step = n
             if epoch is not None:
                 metrics = [p for p in metrics if p[0].lower() != "epoch"]
     return step, [(k, line[vs:ve]) for k, vs, ve in metrics], tqdm, pairs
