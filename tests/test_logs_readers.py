@@ -230,7 +230,8 @@ def test_jsonl_nested_and_nan(tmp_path):
     run = read_run(f)
     loss = run.series["train/loss"]
     assert loss.steps == [1, 2, 3] and math.isnan(loss.values[1]) and loss.values[2] == math.inf
-    assert any("not JSON objects" in n for n in run.skipped)
+    assert run.skipped_lines == 1 and run.first_skip.line == 2 and "not JSON" in run.first_skip.reason
+    assert any("1 unreadable line(s) skipped (first at line 2" in n for n in run.skipped)
 
 
 def test_keras_and_tensorboard_export_csv(tmp_path):

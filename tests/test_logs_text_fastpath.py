@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from traintriage.logs import read_run
-from traintriage.logs.readers import text
+from traintriage.logs.readers import text, text_grammar, text_template, text_vectorized
 
 np = pytest.importorskip("numpy")
 
@@ -170,7 +170,7 @@ def test_bulk_number_parser_matches_float():
     buf = np.frombuffer(data + b"\0" * 64, np.uint8)
     lens = np.array([len(t) for t in toks])
     s = np.concatenate(([0], np.cumsum(lens + 1)[:-1]))
-    vals, exact, ints, is_int = text._numbers(np, buf, s, s + lens)
+    vals, exact, ints, is_int = text_vectorized._numbers(np, buf, s, s + lens)
     finite = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")
     for i, t in enumerate(toks):
         if exact[i]:
@@ -199,8 +199,8 @@ def test_template_lines_take_the_vectorized_path(tmp_path, monkeypatch, fmt):
     f = tmp_path / "train.log"
     f.write_text("".join(fmt.format(i=i, s=i % 60, v=1 / (i + 1)) + "\n" for i in range(5000)))
     calls = []
-    parse = text._parse
-    monkeypatch.setattr(text, "_parse", lambda line, st: calls.append(line) or parse(line, st))
+    parse = text_grammar._parse
+    monkeypatch.setattr(text_grammar, "_parse", lambda line, st: calls.append(line) or parse(line, st))
     run = read_run(f, format="text")
     assert run.series["loss"].steps == list(range(5000))
     assert run.series["loss"].values[-1] == pytest.approx(1 / 5000)
@@ -223,7 +223,7 @@ def test_token_patterns_match_like_the_template_regex():
                 elements.append(c)
         if -1 not in elements:
             continue
-        rx = re.compile(text._literal(t) + rb"\Z")
+        rx = re.compile(text_template._literal(t) + rb"\Z")
         cands = [t, t + b"0", b"0" + t, t[:-1], t.replace(b"0", b"00"), t.replace(b"1", b":"), t.replace(b"2", b"?")]
         for _ in range(200):  # mutate a few bytes, keep the length, or re-draw digit runs
             c = bytearray(t)
@@ -237,7 +237,7 @@ def test_token_patterns_match_like_the_template_regex():
         lens = np.array([len(c) for c in cands])
         s = np.concatenate(([0], np.cumsum(lens + 1)[:-1]))
         ok = np.ones(len(cands), bool)
-        text._Pattern(np, 0, t, elements).match(np, buf, u64, s, s + lens, ok)
+        text_vectorized._Pattern(np, 0, t, elements).match(np, buf, u64, s, s + lens, ok)
         assert ok.tolist() == [bool(rx.match(c)) for c in cands], t
 
 

@@ -22,7 +22,21 @@ ROLES = (
 
 
 class LogReadError(ValueError):
-    """A log could not be read at all (missing, empty, unknown format, garbage); the message says what to do."""
+    """A log could not be read at all (missing, empty, unknown format, garbage, not a regular file); the message
+    names the path (and the line, where one is to blame) and says what to do. The only exception `read_run`
+    lets out: every other problem in the input is a skipped line or value, counted on the Run."""
+
+
+# Steps are stored as int64 (array 'q', numpy): a step outside this range is a skipped value, never an
+# OverflowError. Source: the TensorBoard/W&B protos declare step as int64.
+STEP_MIN, STEP_MAX = -(1 << 63), (1 << 63) - 1
+
+
+class LineSkip(BaseModel):
+    """The first line (or record) a reader skipped, and why."""
+
+    line: int = Field(description="1-based line number (record number for binary formats).")
+    reason: str
 
 
 class Series(BaseModel):
@@ -46,6 +60,8 @@ class Run(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, description="Config, hyper-parameters, run ids.")
     series: dict[str, Series] = Field(default_factory=dict, description="Metric name -> Series.")
     skipped: list[str] = Field(default_factory=list, description="What was skipped or only partly read, and why.")
+    skipped_lines: int = Field(default=0, description="How many lines / records were skipped as unreadable.")
+    first_skip: LineSkip | None = Field(default=None, description="The first skipped line and why.")
 
     def by_role(self, role: str) -> list[Series]:
         return [s for s in self.series.values() if s.role == role]
@@ -91,8 +107,15 @@ def _norm_name(name: str) -> str:
     return n
 
 
+# Longest metric name given a role. Writers' names are short (tags, column names: tens of characters); the role
+# patterns have `.*` between two words, quadratic in the name's length (a 600 KB key took minutes).
+MAX_ROLE_NAME = 512
+
+
 def role_for(name: str) -> str:
     """Map a metric name as writers spell it to a role; unknown names are 'other'."""
+    if len(name) > MAX_ROLE_NAME:  # a runaway "name" (a whole line): not a metric any writer names
+        return "other"
     n = _norm_name(name)
     for role, pat in _ROLE_RULES:
         if pat.search(n):
@@ -188,6 +211,14 @@ class RunBuilder:
         self.metadata: dict[str, Any] = {}
         self.builders: dict[str, SeriesBuilder] = {}
         self.skipped: list[str] = []
+        self.skipped_lines = 0
+        self.first_skip: LineSkip | None = None
+
+    def skip_line(self, line: int, reason: str) -> None:
+        """Count one unreadable line (or record); the first one is kept with its reason."""
+        self.skipped_lines += 1
+        if self.first_skip is None:
+            self.first_skip = LineSkip(line=line, reason=reason)
 
     def series(self, name: str) -> SeriesBuilder:
         b = self.builders.get(name)
@@ -200,19 +231,47 @@ class RunBuilder:
 
     def finish(self) -> Run:
         notes = list(self.skipped)
+        if self.skipped_lines:
+            notes.append(f"{self.skipped_lines} unreadable line(s) skipped (first at line {self.first_skip.line}: "
+                         f"{self.first_skip.reason})")
         series = {name: b.finish(notes) for name, b in self.builders.items() if len(b.steps)}
-        return Run(path=self.path, format=self.format, metadata=self.metadata, series=series, skipped=notes)
+        return Run(path=self.path, format=self.format, metadata=self.metadata, series=series, skipped=notes,
+                   skipped_lines=self.skipped_lines, first_skip=self.first_skip)
+
+    def no_metrics(self, what: str) -> LogReadError:
+        """The error for a file with nothing readable, naming the first bad line when one was skipped."""
+        why = f"; {self.skipped_lines} unreadable line(s), the first at line {self.first_skip.line}: " \
+              f"{self.first_skip.reason}" if self.first_skip else ""
+        return LogReadError(f"{self.path}: {what}{why}")
 
 
 def to_float(v: Any) -> float | None:
-    """A metric value as a float: numbers, numeric strings ('1.553', 'NaN', 'inf'), bools; else None."""
+    """A metric value as a float: numbers, numeric strings ('1.553', 'NaN', 'inf'), bools; else None.
+    An int too large for a float (a 400-digit number) is None: a skipped value, not an OverflowError."""
     if isinstance(v, bool):
         return float(v)
     if isinstance(v, (int, float)):
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:
+            return None
     if isinstance(v, str):
         try:
             return float(v.strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return None
+
+
+def to_step(v: Any) -> int | None:
+    """A step as an int64: ints, integral floats and numeric strings ('10', '10.0', '1e3'); else None
+    (null, NaN, inf, bools, text, or a number outside int64 such as 1e999 or 99999999999999999999)."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int):
+        return v if STEP_MIN <= v <= STEP_MAX else None
+    if isinstance(v, (str, bytes)):
+        v = to_float(v.decode("ascii", "replace") if isinstance(v, bytes) else v)
+    if not isinstance(v, float) or not math.isfinite(v) or not STEP_MIN <= v < STEP_MAX:
+        return None
+    return int(v)

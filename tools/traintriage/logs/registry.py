@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import os
+import stat
 from pathlib import Path
 from types import ModuleType
 
 from traintriage.logs.model import LogReadError, Run
+from traintriage.logs.readers._common import file_kind
 
 # name -> module; auto-detection tries them in this order. Text is the catch-all, so it is last.
 READERS = {
@@ -43,20 +46,32 @@ def detect(path: Path) -> str:
 
 
 def read_run(path: str | Path, format: str = "auto") -> Run:  # noqa: A002 - the CLI flag's name
-    """Read a run log into a Run. Raises LogReadError with an actionable message when it cannot."""
+    """Read a run log into a Run, or raise LogReadError with an actionable message when it cannot.
+
+    No other exception escapes: unreadable lines are skipped and counted (Run.skipped_lines, Run.first_skip).
+    Only regular files and folders are opened: a FIFO, device or socket is refused before any open()."""
     p = Path(path).expanduser()
     if format not in FORMATS:
         raise LogReadError(f"unknown format '{format}'; choose one of: {', '.join(FORMATS)}")
-    if not p.exists():
-        raise LogReadError(f"{p}: no such file or directory")
-    if p.is_file() and p.stat().st_size == 0:
-        raise LogReadError(f"{p}: empty file (the run has not logged anything yet?)")
-    fmt = detect(p) if format == "auto" else format
     try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise LogReadError(f"{p}: no such file or directory") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        raise LogReadError(f"{p}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise LogReadError(f"{p}: {file_kind(st.st_mode)}, not a log file; refusing to open it")
+    if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+        raise LogReadError(f"{p}: empty file (the run has not logged anything yet?)")
+    fmt = format
+    try:
+        if format == "auto":
+            fmt = detect(p)
         run = reader(fmt).read(p)
     except LogReadError:
         raise
     except (OSError, UnicodeDecodeError) as e:
         raise LogReadError(f"{p}: cannot read as {fmt}: {e}") from e
-    run.metadata.setdefault("detected_format", fmt) if format == "auto" else None
+    if format == "auto":
+        run.metadata.setdefault("detected_format", fmt)
     return run

@@ -92,7 +92,9 @@ def _plainify(d: Any) -> Any:
 def summarize(run: Run, max_points: int = 50, offset: int = 0, metric: str | None = None) -> dict[str, Any]:
     if max_points < 1:
         raise ValueError("max_points must be >= 1")
-    head = {"path": run.path, "format": run.format, "metadata": run.metadata, "skipped": run.skipped}
+    head = {"path": run.path, "format": run.format, "metadata": run.metadata, "skipped": run.skipped,
+            "skipped_lines": run.skipped_lines,
+            "first_skip": run.first_skip.model_dump() if run.first_skip is not None else None}
     if metric is None:
         metrics = overview(run, max_points)
         return {**head, "metric_count": len(metrics), "metrics": metrics}

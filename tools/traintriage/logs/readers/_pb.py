@@ -36,6 +36,8 @@ def varint(buf, pos: int) -> tuple[int, int]:
 
 
 def signed64(v: int) -> int:
+    """An int64 from a varint, which may carry up to 70 bits: protobuf keeps the low 64."""
+    v &= (1 << 64) - 1
     return v - (1 << 64) if v >= (1 << 63) else v
 
 

@@ -13,8 +13,8 @@ import io
 import re
 from pathlib import Path
 
-from traintriage.logs.model import LogReadError, Run, RunBuilder
-from traintriage.logs.readers._common import STEP_COLUMNS, WALL_COLUMNS, pick
+from traintriage.logs.model import LogReadError, Run, RunBuilder, to_step
+from traintriage.logs.readers._common import STEP_COLUMNS, WALL_COLUMNS, is_regular, pick, regular
 
 FORMAT = "csv"
 _HEADER_CELL = re.compile(r"^(?!.*[\s:=]\d)[A-Za-z_][\w ./\-()\[\]@]*$")  # a name, not "key: 1" or "loss 0.3"
@@ -22,9 +22,11 @@ _HEADER_CELL = re.compile(r"^(?!.*[\s:=]\d)[A-Za-z_][\w ./\-()\[\]@]*$")  # a na
 
 def sniff(path: Path) -> bool:
     if path.is_dir():
-        return any(path.rglob("metrics.csv"))
+        return bool(_found(path))
     if path.suffix.lower() in (".csv", ".tsv"):
         return True
+    if not is_regular(path):
+        return False
     try:
         with path.open("rb") as f:
             head = f.read(2048).decode("utf-8", "replace").splitlines()
@@ -34,10 +36,10 @@ def sniff(path: Path) -> bool:
         return False
     try:
         dialect = csv.Sniffer().sniff("\n".join(head[:5]), delimiters=",\t;")
+        cols = next(csv.reader([head[0]], dialect), [])
+        row = next(csv.reader([head[1]], dialect), [])
     except csv.Error:
         return False
-    cols = next(csv.reader([head[0]], dialect))
-    row = next(csv.reader([head[1]], dialect))
     return (len(cols) >= 2 and len(row) == len(cols) and any(_num(c) for c in row)
             and all(_HEADER_CELL.match(c.strip()) and not _num(c) for c in cols))
 
@@ -50,10 +52,21 @@ def _num(s: str) -> bool:
         return False
 
 
+def _found(path: Path) -> list[Path]:
+    return regular(path.rglob("metrics.csv"))  # a FIFO with that name must not block the read
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:  # removed since it was listed
+        return 0.0
+
+
 def _file(path: Path) -> Path:
     if path.is_file():
         return path
-    found = sorted(path.rglob("metrics.csv"), key=lambda p: p.stat().st_mtime)
+    found = sorted(_found(path), key=_mtime)
     if not found:
         raise LogReadError(f"{path}: no metrics.csv in this folder")
     return found[-1]
@@ -72,11 +85,14 @@ def read(path: Path) -> Run:
         rb.skipped.append("file contains non-UTF-8 bytes; decoded with replacement characters")
     sample = text[:4096]
     delim = "\t" if f.suffix.lower() == ".tsv" or sample.count("\t") > sample.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delim)
+    # newline="": the csv module sees \r, \r\n and \n line ends itself (a bare \r is a line end, not an error)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration as e:
         raise LogReadError(f"{f}: empty file") from e
+    except csv.Error as e:
+        raise LogReadError(f"{f}: line 1: the header row is not readable CSV ({e})") from e
     if len(header) < 2 or all(_num(h) for h in header if h):
         raise LogReadError(f"{f}: the first row is not a header of column names ({header[:5]})")
     step_col = pick(header, STEP_COLUMNS)
@@ -89,17 +105,15 @@ def read(path: Path) -> Run:
     if step_col and step_col.lower() == "epoch":
         rb.metadata["step_unit"] = "epoch"
     bad_cells = 0
-    bad_rows = 0
-    for r, row in enumerate(reader):
+    for r, row in enumerate(_rows(reader, rb)):
         if not row:
             continue
         if len(row) != len(header):
-            bad_rows += 1
+            rb.skip_line(reader.line_num, f"{len(row)} cells, the header has {len(header)}")
             continue
-        try:
-            step = int(float(row[si])) if si is not None else r
-        except ValueError:
-            bad_rows += 1
+        step = to_step(row[si].strip()) if si is not None else r
+        if step is None:
+            rb.skip_line(reader.line_num, f"step {row[si][:40]!r} is not an int64 number")
             continue
         wall = None
         if wi is not None:
@@ -115,12 +129,22 @@ def read(path: Path) -> Run:
                 rb.add(names[i], step, float(cell), wall)
             except ValueError:
                 bad_cells += 1
-    if bad_rows:
-        rb.skipped.append(f"{bad_rows} row(s) with the wrong number of columns or no readable step were skipped")
     if bad_cells:
         rb.skipped.append(f"{bad_cells} non-numeric cell(s) skipped")
     if si is None:
         rb.skipped.append("no step column (step/global_step/epoch/...): steps are row indices")
     if not rb.builders:
-        raise LogReadError(f"{f}: no numeric metric columns found (columns: {', '.join(header[:10])})")
+        raise rb.no_metrics(f"no numeric metric columns found (columns: {', '.join(header[:10])})")
     return rb.finish()
+
+
+def _rows(reader, rb: RunBuilder):  # noqa: ANN001 - a csv reader
+    """The reader's rows; a row the csv module rejects (a field over its size limit, a NUL) is skipped and
+    counted, and reading goes on at the next line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            rb.skip_line(reader.line_num, f"not readable CSV ({e})")

@@ -4,10 +4,10 @@ the highest global_step is read (it holds the whole history up to that point).""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from traintriage.logs.model import LogReadError, Run, RunBuilder, to_float
+from traintriage.logs.model import LogReadError, Run, RunBuilder, to_float, to_step
+from traintriage.logs.readers._common import loads, regular
 
 FORMAT = "hf"
 _META = ("global_step", "max_steps", "num_train_epochs", "logging_steps", "eval_steps", "train_batch_size",
@@ -17,7 +17,7 @@ _META = ("global_step", "max_steps", "num_train_epochs", "logging_steps", "eval_
 def _files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
-    return list(path.rglob("trainer_state.json"))
+    return regular(path.rglob("trainer_state.json"))  # a FIFO with that name must not block the read
 
 
 def sniff(path: Path) -> bool:
@@ -41,13 +41,13 @@ def read(path: Path) -> Run:
     states = []
     for f in files:
         try:
-            states.append((json.loads(f.read_text(encoding="utf-8")), f))
-        except (ValueError, UnicodeDecodeError) as e:
+            states.append((loads(f.read_bytes()), f))
+        except ValueError as e:  # bad JSON or UTF-8, nested too deep
             if len(files) == 1:
-                raise LogReadError(f"{f}: not valid JSON ({e})") from e
+                raise LogReadError(f"{f}: not valid JSON ({str(e)[:120]})") from e
     if not states:
         raise LogReadError(f"{path}: no readable trainer_state.json")
-    state, f = max(states, key=lambda t: (t[0].get("global_step") or 0) if isinstance(t[0], dict) else -1)
+    state, f = max(states, key=lambda t: (to_step(t[0].get("global_step")) or 0) if isinstance(t[0], dict) else -1)
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise LogReadError(f"{f}: no 'log_history' list; is this a Hugging Face trainer_state.json?")
     rb = RunBuilder(str(path), FORMAT)
@@ -55,13 +55,15 @@ def read(path: Path) -> Run:
     if len(files) > 1:
         rb.metadata["file"] = str(f)
         rb.skipped.append(f"{len(files)} trainer_state.json files; read the latest ({f.parent.name})")
-    bad = 0
     epoch_steps: set[int] = set()
     for i, entry in enumerate(state["log_history"]):
         if not isinstance(entry, dict):
-            bad += 1
+            rb.skip_line(i + 1, f"log_history entry {i + 1} is a {type(entry).__name__}, not an object")
             continue
-        step = entry.get("step", i)
+        step = to_step(entry.get("step", i))
+        if step is None:
+            rb.skip_line(i + 1, f"log_history entry {i + 1}: step {str(entry.get('step'))[:40]!r} is not an int64")
+            continue
         for k, v in entry.items():
             if k == "step":
                 continue
@@ -71,9 +73,7 @@ def read(path: Path) -> Run:
                 epoch_steps.add(step)
             x = to_float(v)
             if x is not None:
-                rb.add(k, int(step), x)
-    if bad:
-        rb.skipped.append(f"{bad} log_history entries were not objects")
+                rb.add(k, step, x)
     if not rb.builders:
-        raise LogReadError(f"{f}: log_history is empty (the Trainer logged nothing yet?)")
+        raise rb.no_metrics(f"log_history of {f.name} has no metrics (the Trainer logged nothing yet?)")
     return rb.finish()

@@ -11,12 +11,12 @@ https://github.com/wandb/wandb/blob/main/wandb/proto/wandb_internal.proto (field
 
 from __future__ import annotations
 
-import json
 import struct
 import zlib
 from pathlib import Path
 
-from traintriage.logs.model import LogReadError, Run, RunBuilder, to_float
+from traintriage.logs.model import LogReadError, Run, RunBuilder, to_float, to_step
+from traintriage.logs.readers._common import loads, regular
 from traintriage.logs.readers._pb import F64, ProtoError, fields, signed64
 
 FORMAT = "wandb"
@@ -32,11 +32,11 @@ def _files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     latest = path / "latest-run"
-    if latest.exists():
-        found = sorted(latest.resolve().glob("*.wandb"))
-        if found:
-            return found
-    return sorted(path.rglob("*.wandb"))
+    try:
+        found = regular(sorted(latest.resolve().glob("*.wandb"))) if latest.is_dir() else []
+    except (OSError, RuntimeError):  # a symlink loop
+        found = []
+    return found or regular(sorted(path.rglob("*.wandb")))  # a FIFO named run-x.wandb must not block
 
 
 def sniff(path: Path) -> bool:
@@ -59,7 +59,12 @@ def read(path: Path) -> Run:
     multi = len(files) > 1
     rb.metadata["runs"] = [f.stem for f in files]
     for f in files:
-        _read_file(f, f"{f.stem.removeprefix('run-')}/" if multi else "", rb)
+        try:
+            _read_file(f, f"{f.stem.removeprefix('run-')}/" if multi else "", rb)
+        except LogReadError as e:  # one bad file among several: say so and read the others
+            if not multi:
+                raise
+            rb.skipped.append(f"{f.name}: skipped ({e})")
     if not rb.builders:
         raise LogReadError(f"{path}: no history rows (wandb.log calls) in the run file; {'; '.join(rb.skipped)}")
     return rb.finish()
@@ -116,8 +121,7 @@ def _records(data: bytes, name: str, notes: list[str]):
 
 def _read_file(f: Path, prefix: str, rb: RunBuilder) -> None:
     data = f.read_bytes()
-    undecodable = 0
-    for rec in _records(data, f.name, rb.skipped):
+    for n, rec in enumerate(_records(data, str(f), rb.skipped), 1):
         try:
             for field, wt, v in fields(rec, 0, len(rec)):
                 if wt != 2:
@@ -128,10 +132,8 @@ def _read_file(f: Path, prefix: str, rb: RunBuilder) -> None:
                     _config(rec, v, rb)
                 elif field == 17:  # run: id, project, config
                     _run(rec, v, rb)
-        except (ProtoError, IndexError, struct.error, UnicodeDecodeError):
-            undecodable += 1
-    if undecodable:
-        rb.skipped.append(f"{f.name}: {undecodable} record(s) with a valid checksum did not decode; skipped")
+        except (ProtoError, IndexError, struct.error, ValueError) as e:
+            rb.skip_line(n, f"{f.name}: record {n} did not decode ({type(e).__name__})")
 
 
 def _s(buf: bytes, span: tuple[int, int]) -> str:
@@ -147,7 +149,7 @@ def _item(buf: bytes, span) -> tuple[str, float | None]:
             nested.append(_s(buf, v))
         elif field == 16 and wt == 2:
             try:
-                value = to_float(json.loads(_s(buf, v)))
+                value = to_float(loads(_s(buf, v)))
             except ValueError:
                 value = None
         elif field == 6 and wt == 1:
@@ -170,7 +172,9 @@ def _history(buf: bytes, span, prefix: str, rb: RunBuilder) -> None:
                 if f2 == 1 and w2 == 0:
                     step = signed64(v2)
     if step is None:
-        step = int(items.get("_step", 0))
+        step = to_step(items.get("_step", 0))
+        if step is None:
+            raise ValueError("history row without an int64 step")
     wall = items.pop("_timestamp", None)
     for k, x in items.items():
         if k.startswith("_"):  # _step, _runtime: bookkeeping
@@ -188,7 +192,7 @@ def _config(buf: bytes, span, rb: RunBuilder) -> None:
                     key = _s(buf, v2)
                 elif f2 == 16 and w2 == 2:
                     try:
-                        val = json.loads(_s(buf, v2))
+                        val = loads(_s(buf, v2))
                     except ValueError:
                         val = _s(buf, v2)
             if key and not key.startswith("_"):
