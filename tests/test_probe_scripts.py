@@ -69,7 +69,9 @@ def test_healthy_report_contents_and_progress():
     seen = []
     rep = run_probe(HERE / "classify.py", steps=STEPS, on_progress=lambda d, t, m: seen.append((d, t, m)))
     assert rep.tool == "probe" and rep.verdict == "healthy"
-    assert [d for d, _, _ in seen] == list(range(1, STEPS + 1)) and seen[-1][1] == STEPS
+    # phase lines first (done=0: starting, first forward pass; tests/test_progress.py), then one line per step
+    assert [d for d, _, _ in seen if d] == list(range(1, STEPS + 1)) and seen[-1][1] == STEPS
+    assert seen[0][0] == 0 and "starting the script" in seen[0][2]
     m = rep.metrics
     assert len(m["loss"]) <= 20 and m["overfit"]["passed"] is True
     assert m["overfit"]["chance_expr"] == "ln(5)"
