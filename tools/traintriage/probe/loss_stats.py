@@ -14,6 +14,10 @@ from traintriage.probe.check import STAT_MAX_ELEMS, _finite, _tolist
 # (squeeze(-1), view, [:, 0], .float() leave a sigmoid's output a sigmoid's output).
 PASS_THROUGH_OPS = {"Squeeze", "Unsqueeze", "View", "UnsafeView", "Reshape", "ReshapeAlias", "Select", "Slice",
                     "Expand", "Permute", "Transpose", "T", "Clone", "ToCopy", "Alias", "Index", "Contiguous"}
+# Losses whose value does not change when prediction and target swap places (f(a, b) == f(b, a)): a script may
+# write them loss_fn(target, prediction) and be right (PyTorch docs: MSELoss, L1Loss, SmoothL1Loss, HuberLoss are
+# functions of |a - b|).
+SYMMETRIC_LOSSES = {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"}
 # How many pass-through nodes are followed before giving up (a bounded walk).
 PRODUCER_DEPTH = 8
 
