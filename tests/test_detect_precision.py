@@ -21,3 +21,24 @@ def test_pinn_look_alike_runs_clean_under_the_probe():
     errors = [(f.id, f.message) for f in rep.findings if f.severity == "error"]
     assert errors == []  # no label-leakage from the swapped target, no non-finite-loss from the empty val loss
     assert rep.verdict == "healthy"
+
+
+def test_chance_follows_the_loss_reduction():
+    from traintriage.probe.evidence import chance_loss
+
+    bce = {"fn": "binary_cross_entropy", "n_targets": 1000}
+    assert chance_loss([{**bce, "reduction": "mean"}])[0] == pytest.approx(0.6931, rel=1e-3)
+    assert chance_loss([{**bce, "reduction": "sum"}])[0] == pytest.approx(693.1, rel=1e-3)
+    assert chance_loss([{**bce, "reduction": "none"}]) == (None, None)  # the script reduces: chance unknown
+    ce = {"fn": "cross_entropy", "num_classes": 10, "n_targets": 64, "reduction": "sum"}
+    assert chance_loss([ce])[0] == pytest.approx(64 * 2.3026, rel=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [[], ["--legacy"]])
+def test_summed_vae_loss_is_not_bad_init(args):
+    # a sum over 64x784 pixels starts at ~N ln 2, which is chance for a sum, not 50000x chance
+    rep = run_probe(SCRIPTS / "vae_sum.py", steps=20, args=args)
+    assert [f.id for f in rep.findings if f.id == "bad-init"] == []
+    assert rep.verdict != "broken"
+    assert any("*ln(2)" in n for n in rep.notes)  # the chance the overfit note compares with is N*ln(2)

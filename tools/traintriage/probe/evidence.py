@@ -47,12 +47,22 @@ def _r(x: Any, d: int = 5) -> Any:
 
 
 def chance_loss(loss_calls: list[dict[str, Any]]) -> tuple[float | None, str | None]:
-    """Loss of a uniform guess: ln C for C-class cross-entropy, ln 2 for binary cross-entropy."""
+    """Loss of a uniform guess: ln C for C-class cross-entropy, ln 2 for binary cross-entropy, per element when
+    the call takes the mean; N ln C when it sums N elements (reduction='sum', size_average=False); none when
+    the call returns per-element losses (the script reduces them itself, chance is then unknown)."""
     for c in loss_calls:
         if c.get("fn") in ("cross_entropy", "nll_loss") and c.get("num_classes", 0) >= 2:
-            return math.log(c["num_classes"]), f"ln({c['num_classes']})"
-        if c.get("fn") in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
-            return math.log(2), "ln(2)"
+            per, expr = math.log(c["num_classes"]), f"ln({c['num_classes']})"
+        elif c.get("fn") in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+            per, expr = math.log(2), "ln(2)"
+        else:
+            continue
+        red = c.get("reduction", "mean")
+        if red == "mean":
+            return per, expr
+        if red == "sum" and c.get("n_targets"):
+            return per * c["n_targets"], f"{c['n_targets']}*{expr}"
+        return None, None
     return None, None
 
 
