@@ -31,7 +31,7 @@ class VAE(nn.Module):
 
 model = VAE()
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-for epoch in range(3):
+for _ in range(3):
     for (xb,) in dl:
         rec, mu, log_var = model(xb)
         if "--legacy" in sys.argv:
