@@ -42,3 +42,34 @@ def test_summed_vae_loss_is_not_bad_init(args):
     assert [f.id for f in rep.findings if f.id == "bad-init"] == []
     assert rep.verdict != "broken"
     assert any("*ln(2)" in n for n in rep.notes)  # the chance the overfit note compares with is N*ln(2)
+
+
+def _lr_ev(losses):
+    from test_probe_detectors import ev_with, step
+
+    rel = [0.01] * len(losses)
+    k = max(range(len(losses)), key=lambda i: losses[i])
+    rel[k] = 0.28  # the step into the spike moved the weights by 28 % of their norm
+    return ev_with(steps=[step(i, x, rel=r, lr=0.1) for i, (x, r) in enumerate(zip(losses, rel, strict=True))])
+
+
+def _lr_sev(losses):
+    from traintriage.probe.detectors import lr_too_high
+
+    return [f.severity for f in lr_too_high.detect(_lr_ev(losses))]
+
+
+def test_one_catapult_spike_that_recovers_is_a_warning():
+    # SGD momentum on one replayed batch: the loss falls, one spike at step 25 (past mid-run), back below
+    # the start and chance and still falling when the run ends (the overfit check has not passed yet)
+    fall = [1.6 - 0.02 * i for i in range(24)]
+    ls = fall + [6.0, 1.59, 1.58, 1.57, 1.55, 1.53, 1.5, 1.48, 1.45, 1.42, 1.4, 1.38, 1.35, 1.3, 1.25, 1.2]
+    assert _lr_sev(ls) == ["warning"]
+
+
+def test_spikes_that_return_or_a_collapse_stay_errors():
+    fall = [1.6 - 0.02 * i for i in range(20)]
+    twice = fall + [6.0, 1.5, 1.45, 1.4, 5.0, 1.4, 1.38, 1.36, 1.34, 1.3]
+    assert _lr_sev(twice) == ["error"]
+    collapse = fall + [6.0] + [1.61] * 10  # back to chance (ln 5) and flat: dead, not recovering
+    assert _lr_sev(collapse) == ["error"]
