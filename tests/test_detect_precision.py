@@ -73,3 +73,28 @@ def test_spikes_that_return_or_a_collapse_stay_errors():
     assert _lr_sev(twice) == ["error"]
     collapse = fall + [6.0] + [1.61] * 10  # back to chance (ln 5) and flat: dead, not recovering
     assert _lr_sev(collapse) == ["error"]
+
+
+def _outlier_ev(opt_cls, emb_update):
+    from test_probe_detectors import ev_with
+
+    # five weight tensors; the embedding's gradient/weight ratio is 140x the median's
+    rows = [{"name": f"layer{i}.weight", "grad": 0.01, "param": 1.0, "update": 1e-3, "requires_grad": True}
+            for i in range(5)]
+    rows.append({"name": "dec.embedding.weight", "grad": 1.4, "param": 1.0, "update": emb_update,
+                 "requires_grad": True})
+    ev = ev_with(losses=[1.6] * 20)  # flat: the overfit check fails, which makes a plain outlier an error
+    ev["steps"][0]["params"] = rows
+    ev["optimizers"][0]["cls"] = opt_cls
+    return ev
+
+
+def test_gradient_outlier_under_adam_is_judged_on_the_applied_update():
+    from traintriage.probe.detectors import module_gradient_outlier as mgo
+
+    # Adam normalised the step: the embedding moved like the rest -> no error
+    assert [f.severity for f in mgo.detect(_outlier_ev("Adam", 1.2e-3))] == ["info"]
+    # Adam, but the update itself is the outlier (140x the median update) -> still an error
+    assert [f.severity for f in mgo.detect(_outlier_ev("Adam", 0.14))] == ["error"]
+    # SGD: the gradient's scale is the step's scale -> an error
+    assert [f.severity for f in mgo.detect(_outlier_ev("SGD", 0.14))] == ["error"]
