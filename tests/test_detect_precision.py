@@ -98,3 +98,28 @@ def test_gradient_outlier_under_adam_is_judged_on_the_applied_update():
     assert [f.severity for f in mgo.detect(_outlier_ev("Adam", 0.14))] == ["error"]
     # SGD: the gradient's scale is the step's scale -> an error
     assert [f.severity for f in mgo.detect(_outlier_ev("SGD", 0.14))] == ["error"]
+
+
+def _game_ev(losses, names=(["G.0.weight", "G.2.weight"], ["D.0.weight", "D.2.weight"])):
+    from test_probe_detectors import ev_with, step
+    from traintriage.probe.evidence import overfit_summary
+
+    ev = ev_with(steps=[step(i, x, rel=1e-7, lr=2e-4) for i, x in enumerate(losses)])
+    ev["optimizers"] = [{"index": i, "cls": "Adam", "defaults": {}, "groups": [{"lr": 2e-4, "names": n}]}
+                        for i, n in enumerate(names)]
+    ev["steps_all"] = ev["steps"] + [{**s, "opt": 1} for s in ev["steps"]]
+    ev["overfit"] = overfit_summary(ev)
+    return ev
+
+
+def test_a_game_of_two_optimizers_is_not_a_one_batch_overfit():
+    from traintriage.probe.detectors import lr_too_low
+
+    gan = _game_ev([0.69] * 20)  # D holds ln 2: the equilibrium, not a failure to learn
+    assert gan["overfit"]["passed"] is None and gan["overfit"]["not_applicable"]
+    assert [f.severity for f in lr_too_low.detect(gan)] == ["warning"]  # tiny steps stay visible, not an error
+    shared = _game_ev([0.69] * 20, names=(["net.0.weight"], ["net.0.weight", "head.weight"]))
+    assert shared["overfit"]["passed"] is False  # two optimizers over one parameter set: one objective, judged
+    assert [f.severity for f in lr_too_low.detect(shared)] == ["error"]
+    falling = _game_ev([2.0 * 0.8**i for i in range(20)])  # several independent models that learn: still passed
+    assert falling["overfit"]["passed"] is True

@@ -153,7 +153,30 @@ def overfit_summary(ev: dict[str, Any]) -> dict[str, Any] | None:
                 out["passed"], out["slow"] = True, True
     else:  # a loss that starts at or below zero: judge by the drop alone
         out["passed"] = final < initial - abs(initial) * OVERFIT_PASS_FRACTION
+    n_games = separate_optimizers(ev)
+    if n_games >= 2 and not out["passed"]:
+        # several optimizers over disjoint parameter sets, each stepping: a GAN's generator and discriminator
+        # (or an actor and a critic) play a game whose losses settle at an equilibrium (D at ln 2, Goodfellow et
+        # al. 2014), not at 0; a loss that holds on one batch is no evidence that the script cannot learn
+        out["passed"], out["not_applicable"] = None, f"{n_games} optimizers over disjoint parameter sets"
     return out
+
+
+def separate_optimizers(ev: dict[str, Any]) -> int:
+    """How many optimizers step over parameter sets no other optimizer holds (0 or 1: a single objective)."""
+    opts = ev.get("optimizers") or []
+    if len(opts) < 2:
+        return 0
+    stepped = {s.get("opt") for s in ev.get("steps_all") or []}
+    names = [{n for g in o.get("groups", []) for n in g.get("names", [])} for o in opts if o.get("index") in stepped]
+    if len(names) < 2 or any(not n for n in names):
+        return 0
+    seen: set[str] = set()
+    for n in names:
+        if n & seen:
+            return 0
+        seen |= n
+    return len(names)
 
 
 # ------------------------------------------------------------------ crashes -> catalogue ids
@@ -271,7 +294,11 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
         if not ev.get("pinned") and ev.get("steps"):
             notes.append("no DataLoader batch was seen, so the batch could not be pinned: the script slices "
                          "its data itself; the loss curve is judged as observed, not as a one-batch overfit.")
-        if of:
+        if of and of.get("not_applicable"):
+            notes.append(f"overfit-one-batch not applicable: {of['not_applicable']} step in turn (a game such as a "
+                         f"GAN's, whose losses hold an equilibrium rather than fall); loss {of['initial']:.4g} -> "
+                         f"{of['final']:.4g} in {of['steps']} steps.")
+        elif of:
             chance = f", chance {of['chance_expr']}={of['chance']:.4g} (init/chance {of['init_over_chance']:.2f})" \
                 if of.get("chance") else ""
             # a ratio above the pass line is never called "passed": a slow but steady fall is "still falling"
@@ -291,7 +318,7 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
         overfit_passed = bool(of["passed"])
     elif of and ev["mode"] == "overfit":
         overfit_passed = bool(of["passed"]) if of["passed"] else None
-    if of and not of.get("passed"):
+    if of and not of.get("passed") and not of.get("not_applicable"):
         symptoms += _symptoms(of)
     if status == "crashed":
         verdict = "crashed"
