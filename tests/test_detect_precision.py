@@ -123,3 +123,12 @@ def test_a_game_of_two_optimizers_is_not_a_one_batch_overfit():
     assert [f.severity for f in lr_too_low.detect(shared)] == ["error"]
     falling = _game_ev([2.0 * 0.8**i for i in range(20)])  # several independent models that learn: still passed
     assert falling["overfit"]["passed"] is True
+
+
+@pytest.mark.slow
+def test_lbfgs_closure_evaluations_are_its_steps():
+    rep = run_probe(SCRIPTS / "lbfgs_closure.py", steps=20)
+    assert [f.id for f in rep.findings if f.severity == "error"] == []  # no step-order "never stepped"
+    assert rep.verdict != "broken"
+    assert any("inside LBFGS.step(closure)" in n for n in rep.notes)
+    assert not any("no optimizer.step() was seen" in n or "FAILED" in n for n in rep.notes)

@@ -92,6 +92,7 @@ class Recorder(OptimizerSteps):
         self.train_calls: list[bool] = []
         self.manual_losses: list[Any] = []
         self.stopped = False
+        self.in_step: str | None = None  # the class of the optimizer whose step() is running (steps.py)
         self.checks = list(checks)
         # per event, the checks that override it (an event nobody subscribes to costs one empty loop)
         self.subs = {e: [c for c in self.checks if getattr(type(c), e) is not getattr(Check, e)] for e in Check.EVENTS}
@@ -291,7 +292,9 @@ class Recorder(OptimizerSteps):
         if self.n_steps_all == 0 and self.n_backward >= self.max_steps + 3:
             # No optimizer.step() after this many backward passes: a manual update loop (or none at all).
             self.manual_losses = [float(x) for x in _tolist(self.step_losses[-self.max_steps:])]
-            self.emit("manual", backward=self.n_backward, losses=self.manual_losses)
+            # inside step(closure) (LBFGS: each closure evaluation is one backward of its line search and
+            # iterations) the evaluations are the optimizer's own steps, not gradients thrown away
+            self.emit("manual", backward=self.n_backward, losses=self.manual_losses, inside_step=self.in_step)
             self.stopped = True
             raise StopProbe()
 

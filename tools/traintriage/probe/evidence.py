@@ -153,12 +153,20 @@ def overfit_summary(ev: dict[str, Any]) -> dict[str, Any] | None:
                 out["passed"], out["slow"] = True, True
     else:  # a loss that starts at or below zero: judge by the drop alone
         out["passed"] = final < initial - abs(initial) * OVERFIT_PASS_FRACTION
+    if (ev.get("manual") or {}).get("inside_step") and not out["passed"]:
+        # a closure optimizer's evaluations include its line search's trial points: they are not one update
+        # each, and a run cut inside its first step(closure) has made few real iterations
+        out["passed"], out["not_applicable"] = None, (
+            "the backward passes are closure evaluations inside one step(closure) (line-search trial points, "
+            "not updates)")
     n_games = separate_optimizers(ev)
     if n_games >= 2 and not out["passed"]:
         # several optimizers over disjoint parameter sets, each stepping: a GAN's generator and discriminator
         # (or an actor and a critic) play a game whose losses settle at an equilibrium (D at ln 2, Goodfellow et
         # al. 2014), not at 0; a loss that holds on one batch is no evidence that the script cannot learn
-        out["passed"], out["not_applicable"] = None, f"{n_games} optimizers over disjoint parameter sets"
+        out["passed"], out["not_applicable"] = None, (
+            f"{n_games} optimizers over disjoint parameter sets step in turn (a game such as a GAN's, whose losses "
+            "hold an equilibrium rather than fall)")
     return out
 
 
@@ -295,8 +303,7 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
             notes.append("no DataLoader batch was seen, so the batch could not be pinned: the script slices "
                          "its data itself; the loss curve is judged as observed, not as a one-batch overfit.")
         if of and of.get("not_applicable"):
-            notes.append(f"overfit-one-batch not applicable: {of['not_applicable']} step in turn (a game such as a "
-                         f"GAN's, whose losses hold an equilibrium rather than fall); loss {of['initial']:.4g} -> "
+            notes.append(f"overfit-one-batch not applicable: {of['not_applicable']}; loss {of['initial']:.4g} -> "
                          f"{of['final']:.4g} in {of['steps']} steps.")
         elif of:
             chance = f", chance {of['chance_expr']}={of['chance']:.4g} (init/chance {of['init_over_chance']:.2f})" \
@@ -307,7 +314,11 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
             notes.append(f"overfit-one-batch {verdict_word}: loss {of['initial']:.4g} -> {of['final']:.4g} in "
                          f"{of['steps']} steps (ratio {of['ratio'] if of['ratio'] is None else round(of['ratio'], 3)},"
                          f" pass <= {OVERFIT_PASS_FRACTION}){chance}")
-    if ev.get("manual"):
+    if (ev.get("manual") or {}).get("inside_step"):
+        notes.append(f"the probe stopped inside {ev['manual']['inside_step']}.step(closure) after "
+                     f"{ev['manual'].get('backward')} closure evaluations: a closure optimizer's evaluations are its "
+                     "steps (the loss curve comes from them).")
+    elif ev.get("manual"):
         notes.append("no optimizer.step() was seen: the script updates parameters by hand (or never); "
                      "the loss curve comes from backward() calls.")
     for h in ev.get("harness_errors", [])[:3]:
