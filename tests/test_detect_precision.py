@@ -132,3 +132,15 @@ def test_lbfgs_closure_evaluations_are_its_steps():
     assert rep.verdict != "broken"
     assert any("inside LBFGS.step(closure)" in n for n in rep.notes)
     assert not any("no optimizer.step() was seen" in n or "FAILED" in n for n in rep.notes)
+
+
+def test_one_target_is_no_padding_evidence():
+    from traintriage.probe.detectors import padding_in_loss
+
+    call = {"fn": "cross_entropy", "num_classes": 50, "target_float": False, "target_top_value": 3,
+            "target_top_frac": 1.0, "ignore_index": -100, "step": 0}
+    # a per-time-step decoder call with batch 1: its single target is 100 % of the targets
+    assert padding_in_loss.detect({"loss_calls": [{**call, "target_shape": [1]}]}) == []
+    # the same share over 8x16 targets is padding counted by the loss
+    assert [f.severity for f in padding_in_loss.detect({"loss_calls": [{**call, "target_shape": [8, 16]}]})] \
+        == ["error"]
