@@ -35,7 +35,7 @@ from traintriage.probe.check import (
     _tolist,
 )
 from traintriage.probe.loaders import LOADER_TRACK_BATCHES, _CountingIter, _ReplayIter
-from traintriage.probe.loss_stats import _loss_stats
+from traintriage.probe.loss_stats import SYMMETRIC_LOSSES, _loss_stats
 from traintriage.probe.steps import OptimizerSteps
 
 # Keep the event sequence (F forward, B backward, Z zero_grad, S step, L scheduler) of the first steps.
@@ -92,6 +92,7 @@ class Recorder(OptimizerSteps):
         self.train_calls: list[bool] = []
         self.manual_losses: list[Any] = []
         self.stopped = False
+        self.in_step: str | None = None  # the class of the optimizer whose step() is running (steps.py)
         self.checks = list(checks)
         # per event, the checks that override it (an event nobody subscribes to costs one empty loop)
         self.subs = {e: [c for c in self.checks if getattr(type(c), e) is not getattr(Check, e)] for e in Check.EVENTS}
@@ -162,7 +163,10 @@ class Recorder(OptimizerSteps):
         import torch.nn as nn
 
         for c in self.subs["forward"]:
-            c.forward(self, module, args, out)
+            try:
+                c.forward(self, module, args, out)
+            except Exception as e:  # noqa: BLE001 - a check's statistic must never break the user's forward
+                self.emit("harness-error", error=f"{c.id}: {e!r}")
         if self.mode == "overfit" and module.training and isinstance(module, nn.modules.dropout._DropoutNd):
             # Overfit check: dropout would keep one batch from being memorised; make it the identity
             # without touching module.training, so the script's own train/eval mode stays visible.
@@ -172,6 +176,10 @@ class Recorder(OptimizerSteps):
     def _on_model_input(self, module: Any, x: Any) -> None:
         import torch
 
+        if isinstance(x, torch.Tensor) and x.numel() == 0:
+            # an empty batch (a script forwarding an empty validation split) has no statistics: reductions such
+            # as max() raise on it, and the probe must never break a run that works without it
+            return
         self.last_input = x
         step = self.n_steps
         if not (self.sampling or step < 3) or not isinstance(x, torch.Tensor):
@@ -208,21 +216,33 @@ class Recorder(OptimizerSteps):
     def loss_call(self, fn: str, inp: Any, target: Any, kwargs: dict[str, Any], out: Any) -> None:
         import torch
 
-        self.on_term(fn, out, source="loss")
+        if getattr(out, "requires_grad", False) and not (_is_tensor(inp) and inp.numel() == 0):
+            # a loss computed under no_grad, or over an empty batch (an empty validation split: the mean of
+            # nothing is nan), can never be a training term of the loss that is backpropagated
+            self.on_term(fn, out, source="loss")
         n = self.loss_calls.get(fn, 0)
         self.loss_calls[fn] = n + 1
         if n >= LOSS_CALLS_SAMPLED and not self.sampling:
             return
         if not isinstance(inp, torch.Tensor) or not isinstance(target, torch.Tensor):
             return
+        swapped = fn in SYMMETRIC_LOSSES and target.requires_grad and not inp.requires_grad
+        if swapped:
+            # loss_fn(target, prediction): the same value for a symmetric loss, so the script is right; the
+            # prediction is the argument autograd tracks, and every check must read it as the input
+            inp, target = target, inp
         try:
             rec = _loss_stats(fn, inp, target, kwargs)
         except Exception as e:  # noqa: BLE001 - statistics must never break the user's run
             rec = {"stats_error": repr(e)}
+        if swapped:
+            rec["args_swapped"] = True
         for c in self.subs["loss"]:
             c.loss(self, fn, n, inp, target, rec)
         if _is_tensor(out) and out.numel() == 1:
             rec["value"] = _finite(float(out.detach()))
+            rec["requires_grad"] = bool(out.requires_grad)  # False: evaluated, never backpropagated
+        rec["n_elements"] = int(inp.numel())  # 0: a loss over an empty batch (its mean is nan by definition)
         self.emit("loss", fn=fn, step=self.n_steps, call=n, **rec)
 
     # ---------------------------------------------------------------- backward
@@ -272,7 +292,9 @@ class Recorder(OptimizerSteps):
         if self.n_steps_all == 0 and self.n_backward >= self.max_steps + 3:
             # No optimizer.step() after this many backward passes: a manual update loop (or none at all).
             self.manual_losses = [float(x) for x in _tolist(self.step_losses[-self.max_steps:])]
-            self.emit("manual", backward=self.n_backward, losses=self.manual_losses)
+            # inside step(closure) (LBFGS: each closure evaluation is one backward of its line search and
+            # iterations) the evaluations are the optimizer's own steps, not gradients thrown away
+            self.emit("manual", backward=self.n_backward, losses=self.manual_losses, inside_step=self.in_step)
             self.stopped = True
             raise StopProbe()
 

@@ -47,12 +47,22 @@ def _r(x: Any, d: int = 5) -> Any:
 
 
 def chance_loss(loss_calls: list[dict[str, Any]]) -> tuple[float | None, str | None]:
-    """Loss of a uniform guess: ln C for C-class cross-entropy, ln 2 for binary cross-entropy."""
+    """Loss of a uniform guess: ln C for C-class cross-entropy, ln 2 for binary cross-entropy, per element when
+    the call takes the mean; N ln C when it sums N elements (reduction='sum', size_average=False); none when
+    the call returns per-element losses (the script reduces them itself, chance is then unknown)."""
     for c in loss_calls:
         if c.get("fn") in ("cross_entropy", "nll_loss") and c.get("num_classes", 0) >= 2:
-            return math.log(c["num_classes"]), f"ln({c['num_classes']})"
-        if c.get("fn") in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
-            return math.log(2), "ln(2)"
+            per, expr = math.log(c["num_classes"]), f"ln({c['num_classes']})"
+        elif c.get("fn") in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+            per, expr = math.log(2), "ln(2)"
+        else:
+            continue
+        red = c.get("reduction", "mean")
+        if red == "mean":
+            return per, expr
+        if red == "sum" and c.get("n_targets"):
+            return per * c["n_targets"], f"{c['n_targets']}*{expr}"
+        return None, None
     return None, None
 
 
@@ -143,7 +153,38 @@ def overfit_summary(ev: dict[str, Any]) -> dict[str, Any] | None:
                 out["passed"], out["slow"] = True, True
     else:  # a loss that starts at or below zero: judge by the drop alone
         out["passed"] = final < initial - abs(initial) * OVERFIT_PASS_FRACTION
+    if (ev.get("manual") or {}).get("inside_step") and not out["passed"]:
+        # a closure optimizer's evaluations include its line search's trial points: they are not one update
+        # each, and a run cut inside its first step(closure) has made few real iterations
+        out["passed"], out["not_applicable"] = None, (
+            "the backward passes are closure evaluations inside one step(closure) (line-search trial points, "
+            "not updates)")
+    n_games = separate_optimizers(ev)
+    if n_games >= 2 and not out["passed"]:
+        # several optimizers over disjoint parameter sets, each stepping: a GAN's generator and discriminator
+        # (or an actor and a critic) play a game whose losses settle at an equilibrium (D at ln 2, Goodfellow et
+        # al. 2014), not at 0; a loss that holds on one batch is no evidence that the script cannot learn
+        out["passed"], out["not_applicable"] = None, (
+            f"{n_games} optimizers over disjoint parameter sets step in turn (a game such as a GAN's, whose losses "
+            "hold an equilibrium rather than fall)")
     return out
+
+
+def separate_optimizers(ev: dict[str, Any]) -> int:
+    """How many optimizers step over parameter sets no other optimizer holds (0 or 1: a single objective)."""
+    opts = ev.get("optimizers") or []
+    if len(opts) < 2:
+        return 0
+    stepped = {s.get("opt") for s in ev.get("steps_all") or []}
+    names = [{n for g in o.get("groups", []) for n in g.get("names", [])} for o in opts if o.get("index") in stepped]
+    if len(names) < 2 or any(not n for n in names):
+        return 0
+    seen: set[str] = set()
+    for n in names:
+        if n & seen:
+            return 0
+        seen |= n
+    return len(names)
 
 
 # ------------------------------------------------------------------ crashes -> catalogue ids
@@ -264,7 +305,10 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
         if not ev.get("pinned") and ev.get("steps"):
             notes.append("no DataLoader batch was seen, so the batch could not be pinned: the script slices "
                          "its data itself; the loss curve is judged as observed, not as a one-batch overfit.")
-        if of:
+        if of and of.get("not_applicable"):
+            notes.append(f"overfit-one-batch not applicable: {of['not_applicable']}; loss {of['initial']:.4g} -> "
+                         f"{of['final']:.4g} in {of['steps']} steps.")
+        elif of:
             chance = f", chance {of['chance_expr']}={of['chance']:.4g} (init/chance {of['init_over_chance']:.2f})" \
                 if of.get("chance") else ""
             # a ratio above the pass line is never called "passed": a slow but steady fall is "still falling"
@@ -273,7 +317,11 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
             notes.append(f"overfit-one-batch {verdict_word}: loss {of['initial']:.4g} -> {of['final']:.4g} in "
                          f"{of['steps']} steps (ratio {of['ratio'] if of['ratio'] is None else round(of['ratio'], 3)},"
                          f" pass <= {OVERFIT_PASS_FRACTION}){chance}")
-    if ev.get("manual"):
+    if (ev.get("manual") or {}).get("inside_step"):
+        notes.append(f"the probe stopped inside {ev['manual']['inside_step']}.step(closure) after "
+                     f"{ev['manual'].get('backward')} closure evaluations: a closure optimizer's evaluations are its "
+                     "steps (the loss curve comes from them).")
+    elif ev.get("manual"):
         notes.append("no optimizer.step() was seen: the script updates parameters by hand (or never); "
                      "the loss curve comes from backward() calls.")
     for h in ev.get("harness_errors", [])[:3]:
@@ -284,7 +332,7 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
         overfit_passed = bool(of["passed"])
     elif of and ev["mode"] == "overfit":
         overfit_passed = bool(of["passed"]) if of["passed"] else None
-    if of and not of.get("passed"):
+    if of and not of.get("passed") and not of.get("not_applicable"):
         symptoms += _symptoms(of)
     if status == "crashed":
         verdict = "crashed"

@@ -14,6 +14,10 @@ from traintriage.probe.check import STAT_MAX_ELEMS, _finite, _tolist
 # (squeeze(-1), view, [:, 0], .float() leave a sigmoid's output a sigmoid's output).
 PASS_THROUGH_OPS = {"Squeeze", "Unsqueeze", "View", "UnsafeView", "Reshape", "ReshapeAlias", "Select", "Slice",
                     "Expand", "Permute", "Transpose", "T", "Clone", "ToCopy", "Alias", "Index", "Contiguous"}
+# Losses whose value does not change when prediction and target swap places (f(a, b) == f(b, a)): a script may
+# write them loss_fn(target, prediction) and be right (PyTorch docs: MSELoss, L1Loss, SmoothL1Loss, HuberLoss are
+# functions of |a - b|).
+SYMMETRIC_LOSSES = {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"}
 # How many pass-through nodes are followed before giving up (a bounded walk).
 PRODUCER_DEPTH = 8
 
@@ -37,6 +41,18 @@ def _producer(t: Any) -> str | None:
 # The model's output reaching a loss is analysed on the first backward passes only (the loss's structure does
 # not change between steps): d(loss)/d(output) plus one Hessian-vector product, on the output-to-loss part of
 
+def _reduction(kwargs: dict[str, Any]) -> str:
+    """How the loss call reduces its elements: 'mean', 'sum' or 'none' (the legacy size_average/reduce flags
+    resolved the way torch.nn._reduction.legacy_get_string does: size_average=False means a sum)."""
+    sa, red = kwargs.get("size_average"), kwargs.get("reduce")
+    if sa is not None or red is not None:
+        if red is False:
+            return "none"
+        return "sum" if sa is False else "mean"
+    r = kwargs.get("reduction", "mean")
+    return r if r in ("mean", "sum", "none", "batchmean") else "mean"
+
+
 def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     import torch
 
@@ -46,6 +62,7 @@ def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[
         rec: dict[str, Any] = {"input_shape": list(x.shape), "target_shape": list(t.shape),
                                "input_dtype": str(x.dtype), "target_dtype": str(t.dtype),
                                "target_float": t.is_floating_point(), "producer": _producer(inp)}
+        rec["reduction"] = _reduction(kwargs)
         xf = x.float()
         if fn in ("cross_entropy", "nll_loss") and x.dim() >= 1:
             cdim = 1 if x.dim() >= 2 else 0
@@ -70,6 +87,7 @@ def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[
                 if tt.numel():
                     ids, counts = torch.unique(tt, return_counts=True)
                     top = int(counts.argmax())
+                    rec["n_targets"] = int((tt != rec["ignore_index"]).sum())  # the terms a 'sum' adds up
                     rec.update(target_min=int(tt.min()), target_max=int(tt.max()), target_n_unique=int(ids.numel()),
                                target_top_value=int(ids[top]), target_top_frac=float(counts[top]) / tt.numel())
                     pred = rows.argmax(-1)
@@ -95,7 +113,8 @@ def _loss_stats(fn: str, inp: Any, target: Any, kwargs: dict[str, Any]) -> dict[
                         rec["loss_floor"] = float(-(tr * tr.clamp_min(1e-12).log()).sum(-1).mean())
         elif fn in ("binary_cross_entropy_with_logits", "binary_cross_entropy"):
             v = _tolist([xf.min(), xf.max(), xf.mean()])
-            rec.update(input_min=_finite(v[0]), input_max=_finite(v[1]), input_mean=_finite(v[2]))
+            rec.update(input_min=_finite(v[0]), input_max=_finite(v[1]), input_mean=_finite(v[2]),
+                       n_targets=int(x.numel()))
             tv = t.float()
             rec.update(target_min=float(tv.min()), target_max=float(tv.max()), target_mean=float(tv.mean()))
             if t.shape != x.shape:

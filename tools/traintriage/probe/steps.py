@@ -73,6 +73,7 @@ class OptimizerSteps:
         st = self.opts.get(id(opt)) or self._register_opt(opt)
         if self.primary is None:
             self.primary = id(opt)
+        self.in_step = type(opt).__name__  # a closure optimizer (LBFGS) runs backward() inside its step
         self.event("S")
         ps = [p for g in opt.param_groups for p in g["params"]]
         st["params"] = ps
@@ -114,6 +115,7 @@ class OptimizerSteps:
     def opt_post(self, opt: Any, args: Any, kwargs: Any) -> None:
         import torch
 
+        self.in_step = None
         st = self.opts[id(opt)]
         st["steps"] += 1
         self.n_steps_all += 1

@@ -85,8 +85,8 @@ class Recording(Check):
         self.last_embed = None
 
     def loss(self, core: Any, fn: str, call: int, inp: Any, target: Any, rec: dict[str, Any]) -> None:
-        if core.last_input is None or call >= LOSS_CALLS_SAMPLED:
-            return
+        if core.last_input is None or call >= LOSS_CALLS_SAMPLED or getattr(target, "requires_grad", False):
+            return  # a target autograd tracks comes out of the trained model (a consistency term): not a label
         try:
             leak = _leak_check(core.last_input, target)
             if leak:

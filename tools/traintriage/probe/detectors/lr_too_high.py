@@ -46,6 +46,32 @@ def _settled(ls: list[float], ratio: float | None, nonfinite: bool) -> tuple[boo
     return bool(ratio is not None and ratio <= SETTLED_RATIO and late < LOSS_SPIKE), late
 
 
+def _spike_events(ls: list[float]) -> list[int]:
+    """Steps where the loss first jumps to LOSS_SPIKE x its lowest value so far (a run of high steps is one
+    event): one event is a catapult, several are a regime."""
+    out, lo, high = [], ls[0] if ls else 0.0, False
+    for i in range(1, len(ls)):
+        up = lo > 0 and ls[i] >= LOSS_SPIKE * lo
+        if up and not high:
+            out.append(i)
+        high = up
+        lo = min(lo, ls[i])
+    return out
+
+
+def _recovered(ls: list[float], chance: float | None) -> bool:
+    """One spike, after which the loss came back below its start (and below chance when known: a collapse to a
+    uniform guess sits at chance, not below it) and is still falling: its last value is the lowest since the
+    spike. Lewkowycz et al. 2020 ("catapult phase"): at a large but workable LR the loss spikes once, the
+    model moves to a flatter region, and the loss comes back; what warm-up smooths away."""
+    ev_ = _spike_events(ls)
+    if len(ev_) != 1:
+        return False
+    after = ls[ev_[0] + 1:]
+    bar = min(ls[0], chance) if chance else ls[0]
+    return len(after) >= 3 and after[-1] < bar and after[-1] < min(after[:-1])
+
+
 def detect(ev: dict[str, Any]) -> list:
     rel = group_rel_updates(ev, skip_first=1)
     if not rel:
@@ -69,8 +95,11 @@ def detect(ev: dict[str, Any]) -> list:
     lrs = [g.get("lr") for g in (ev.get("steps") or [{}])[0].get("groups", [])]
     if peak >= REL_UPDATE_PEAK and (spike or nonfinite):
         settled, late = _settled(ls, ratio, any_nonfinite)
+        # a single spike the loss recovers from within the run is a catapult, not a regime (even when the
+        # replayed batch has not been memorised yet when the run ends)
+        recovered = not any_nonfinite and _recovered(ls, of.get("chance"))
         blowup = jump is not None and jump >= LOSS_BLOWUP
-        sev = "warning" if settled and not blowup else "error"
+        sev = "warning" if (settled or recovered) and not blowup else "error"
         what = ("the loss turned non-finite" if nonfinite else f"the loss jumped to {jump:.3g}x its start")
         tail = (", then recovered and stayed down (the LR is at the edge of stability: a warm-up or a slightly "
                 "lower LR removes the spike)." if sev == "warning" else
@@ -81,7 +110,7 @@ def detect(ev: dict[str, Any]) -> list:
                         peak_rel_update=round(peak, 6), median_rel_update=round(top, 6), guideline=REL_UPDATE_GUIDELINE, lr=lrs,
                         loss_spike=round(jump, 4) if jump is not None else None, nonfinite=nonfinite,
                         loss_ratio=ratio, late_loss_over_start=round(late, 4) if late is not None else None,
-                        settled=settled, thresholds={"peak": REL_UPDATE_PEAK, "spike": LOSS_SPIKE,
+                        settled=settled, recovered=recovered, spike_steps=_spike_events(ls), thresholds={"peak": REL_UPDATE_PEAK, "spike": LOSS_SPIKE,
                                                      "blowup": LOSS_BLOWUP, "settled_ratio": SETTLED_RATIO},
                         before_nonfinite=before)]
     if top < REL_UPDATE_HIGH:

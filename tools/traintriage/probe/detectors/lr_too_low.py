@@ -34,7 +34,8 @@ def detect(ev: dict[str, Any]) -> list:
     if top == 0:
         return []  # nothing moves at all: a wiring bug (step-order, loss-detached), not the LR
     conf = 0.85 if top < REL_UPDATE_LOW else 0.55
-    sev = "error" if top < REL_UPDATE_LOW else "warning"
+    # a game's loss (overfit not applicable: a GAN's) holds by design: "the loss did not fall" is no evidence
+    sev = "error" if top < REL_UPDATE_LOW and not (ev.get("overfit") or {}).get("not_applicable") else "warning"
     return [finding("lr-too-low", sev, conf,
                     f"Each step changes the weights by only {top:.2g} of their norm (a healthy ratio is ~1e-3) "
                     f"and the loss kept {ratio:.0%} of its starting value: raise the learning rate (an LR range "

@@ -108,12 +108,41 @@ def _tensor_outlier(ev: dict[str, Any]) -> list:
     name, worst = max(ratios.items(), key=lambda kv: kv[1])
     if worst < OUTLIER_FACTOR * med:
         return []
+    upd = _update_factor(rows, name)
+    if _adaptive(ev) and upd is not None and upd < OUTLIER_FACTOR:
+        # Adam & co. divide each element's step by its own gradient RMS: the gradient's scale does not reach the
+        # update, so the tensor moves like the rest (measured: its update/weight ratio is no outlier)
+        return [finding("module-gradient-outlier", "info", 0.3,
+                        f"{name} gets a gradient {worst / med:.0f}x larger, relative to its weights, than the median "
+                        f"tensor, but the adaptive optimizer normalises it: its applied update/weight ratio is "
+                        f"{upd:.2g}x the median, so it does not dominate the steps.",
+                        param=name, grad_over_param=worst, median_grad_over_param=med, factor=worst / med,
+                        update_factor=upd, adaptive=True)]
     sev = "error" if overfit_failed(ev) else "warning"
     return [finding("module-gradient-outlier", sev, 0.7 if sev == "error" else 0.5,
                     f"{name} gets a gradient {worst / med:.0f}x larger, relative to its weights, than the median "
                     f"tensor ({worst:.3g} vs {med:.3g}): it dominates every step. Check its init (a multiplicative "
                     "scale should start at 1) and give it its own LR or normalise its input.",
-                    param=name, grad_over_param=worst, median_grad_over_param=med, factor=worst / med)]
+                    param=name, grad_over_param=worst, median_grad_over_param=med, factor=worst / med,
+                    update_factor=upd)]
+
+
+# Optimizers that divide each element's step by a running RMS of its gradient (Kingma & Ba 2015; Tieleman &
+# Hinton 2012; Duchi et al. 2011): the update's size is ~lr whatever the gradient's scale.
+ADAPTIVE = {"Adam", "AdamW", "NAdam", "RAdam", "Adamax", "RMSprop", "Adagrad", "Adadelta", "SparseAdam", "Adafactor",
+            "FusedAdam", "Lion"}
+
+
+def _adaptive(ev: dict[str, Any]) -> bool:
+    opts = ev.get("optimizers") or []
+    return bool(opts) and all(o.get("cls") in ADAPTIVE for o in opts)
+
+
+def _update_factor(rows: list[dict[str, Any]], name: str) -> float | None:
+    """The applied update/weight ratio of `name` over the median tensor's (None: updates not measured)."""
+    ups = {p["name"]: p["update"] / p["param"] for p in rows if p.get("update") is not None}
+    med = median(list(ups.values())) if len(ups) >= MIN_TENSORS else None
+    return ups[name] / med if med and name in ups else None
 
 
 def detect(ev: dict[str, Any]) -> list:

@@ -19,7 +19,9 @@ def detect(ev: dict[str, Any]) -> list:
     raw = ev.get("losses", [])
     bad = [i for i, x in enumerate(raw) if x is None or (isinstance(x, float) and not math.isfinite(x))]
     gbad = [s["step"] for s in ev.get("steps", []) if s.get("grad_norm") is None and s.get("n_backward")]
-    calls_bad = [c for c in ev.get("loss_calls", []) if "value" in c and c["value"] is None]
+    # a NaN loss the script only evaluates (no_grad; the mean over an empty validation split) trains nothing
+    calls_bad = [c for c in ev.get("loss_calls", []) if "value" in c and c["value"] is None
+                 and c.get("requires_grad", True) and c.get("n_elements", 1) > 0]
     if not bad and not gbad and not calls_bad:
         return []
     first = first_nonfinite_step(ev)

@@ -7,6 +7,7 @@ at the end of rows of different lengths) and the targets at those positions are 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from traintriage.probe.check import LOSS_CALLS_SAMPLED, Check
@@ -26,6 +27,10 @@ PAD_MAX_IGNORED = 0.5
 # 30 % is padding.
 MIN_VOCAB = 16
 PAD_DOMINANCE = 0.3
+# ... and a share is evidence only over enough targets: with the top real token at ~7 % (Zipf), reaching 30 % of
+# 32 targets by chance is ~5 binomial standard deviations away, while one target (a per-time-step call of a
+# seq2seq loop with batch 1) is always "100 %" of itself.
+PAD_MIN_TARGETS = 32
 
 
 def _from_inputs(c: dict[str, Any]) -> list:
@@ -52,6 +57,8 @@ def _from_targets(c: dict[str, Any]) -> list:
         return []
     top, frac = c.get("target_top_value"), c.get("target_top_frac", 0)
     if top is None or frac < PAD_DOMINANCE or top == c.get("ignore_index"):
+        return []
+    if math.prod(c.get("target_shape") or [0]) < PAD_MIN_TARGETS:
         return []
     return [finding("padding-in-loss", "error", 0.8,
                     f"Target id {top} makes up {frac:.0%} of the {c['target_shape']} targets and the loss "

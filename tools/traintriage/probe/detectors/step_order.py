@@ -54,6 +54,8 @@ def _never_stepped(ev: dict[str, Any], end: dict[str, Any]) -> list:
     n_bwd = end.get("n_backward") or (ev.get("manual") or {}).get("backward") or 0
     if ev.get("steps_all") or end.get("n_steps_all") or n_bwd < NEVER_STEPPED_BACKWARDS:
         return []
+    if (ev.get("manual") or {}).get("inside_step"):
+        return []  # the backward passes ran inside step(closure) (LBFGS): the optimizer is stepping
     of = ev.get("overfit") or {}
     if of.get("passed"):  # a manual update loop (p -= lr * p.grad) that works
         return []
