@@ -16,6 +16,7 @@ summary.proto (field numbers used below), tensor.proto, types.proto (dtype enum)
 from __future__ import annotations
 
 import mmap
+import re
 import struct
 from pathlib import Path
 
@@ -34,10 +35,17 @@ def is_event_file(p: Path) -> bool:
     return "tfevents" in p.name and p.is_file()
 
 
+def _natural(p: Path) -> tuple:
+    """Sort key reading digit runs as numbers: a writer's name is events.out.tfevents.<time>.<host>.<pid>.<uid>,
+    and the per-process uid has no padding (uid 10 must come after uid 9, or a resumed run's later file would be
+    read first and its writes lost to the earlier one's)."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(p)) if t)
+
+
 def event_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*tfevents*") if p.is_file())
+    return sorted((p for p in path.rglob("*tfevents*") if p.is_file()), key=_natural)
 
 
 def sniff(path: Path) -> bool:
