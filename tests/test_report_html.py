@@ -50,32 +50,32 @@ def test_no_steps_no_figures():
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+def _screenshot(page: Path, out: Path, profile: Path) -> Path:
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={profile}", "--window-size=1100,3000", f"--screenshot={out}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    return out
+
+
+def _figure_blue_pixels(shot: Path) -> int:
+    """Pixels of matplotlib's first line colour (#1f77b4): only the figures have it, never the page's CSS."""
+    from PIL import Image
+
+    img = Image.open(shot).convert("RGB")
+    return sum(1 for px in img.getdata() if abs(px[0] - 0x1F) < 12 and abs(px[1] - 0x77) < 12
+               and abs(px[2] - 0xB4) < 12)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (Debian: apt-get install chromium)")
 def test_chromium_renders_the_figures(tmp_path: Path):
-    from PIL import Image
-
     page = write_html(_report(), tmp_path / "report.html")
-    shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,3000",
-                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
-    img = Image.open(shot).convert("RGB")
-    # matplotlib's first line colour (#1f77b4) appears only in the figures, never in the page's own CSS
-    blue = sum(1 for px in img.getdata() if abs(px[0] - 0x1F) < 12 and abs(px[1] - 0x77) < 12
-               and abs(px[2] - 0xB4) < 12)
+    blue = _figure_blue_pixels(_screenshot(page, tmp_path / "shot.png", tmp_path / "profile"))
     assert blue > 2000, f"the figures did not render ({blue} figure-blue pixels)"
     no_figs = tmp_path / "nofig.html"
     no_figs.write_text(re.sub(r"<img[^>]+>", "", page.read_text()))
-    shot2 = tmp_path / "shot2.png"
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                    "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile2'}",
-                    "--window-size=1100,3000", f"--screenshot={shot2}", no_figs.as_uri()],
-                   capture_output=True, timeout=120, check=True)
-    img2 = Image.open(shot2).convert("RGB")
-    blue2 = sum(1 for px in img2.getdata() if abs(px[0] - 0x1F) < 12 and abs(px[1] - 0x77) < 12
-                and abs(px[2] - 0xB4) < 12)
+    blue2 = _figure_blue_pixels(_screenshot(no_figs, tmp_path / "shot2.png", tmp_path / "profile2"))
     assert blue2 < 50  # the control: the same page without its figures has none of that colour
 
 

@@ -18,13 +18,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from traintriage.probe.module_series import MAX_MODULES  # heatmap rows: one limit for the series and the page
 from traintriage.report import Report
 
 # Colours by severity/verdict: red for what the evidence shows is wrong, amber for a risk, grey for context.
 _SEV = {"error": "#b3261e", "warning": "#a05a00", "info": "#5f6368"}
 _VERDICT = {"healthy": "#1e7b34", "broken": "#b3261e", "inconclusive": "#a05a00", "crashed": "#b3261e",
             "timeout": "#a05a00"}
-MAX_MODULES = 24  # heatmap rows: the modules with the largest gradient norms; more rows are unreadable
 
 
 class HtmlUnavailable(RuntimeError):
