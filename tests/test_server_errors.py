@@ -78,13 +78,13 @@ def test_failures_are_tool_errors_with_reasons_and_roots_are_a_ceiling(tmp_path)
     assert not out["after"].is_error and out["after"].structured_content["kind"] == "symptom"
 
 
-# A server whose catalogue search has a bug (injected: none is known), started as `traintriage serve` is.
+# A server whose free-text search (explain.search_all) has a bug (injected: none is known), started as `traintriage serve` is.
 _BUGGY_SERVER = """
 import sys
-import traintriage.catalogue as cat
-def search(text, limit=5):
+import traintriage.explain as ex
+def search_all(text, limit=5):
     raise KeyError("a bug we did not plan for")
-cat.search = search
+ex.search_all = search_all
 from traintriage.cli import main
 raise SystemExit(main(["serve", "--root", sys.argv[1]]))
 """
