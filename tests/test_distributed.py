@@ -18,6 +18,7 @@ from traintriage.probe.detectors import (
     no_sync_never_synced,
     replicas_out_of_sync,
     sampler_epoch_not_set,
+    unused_branch_untrained,
 )
 from traintriage.probe.launch import command, rank_env, rank_evidence
 
@@ -59,6 +60,11 @@ def test_grad_allreduce_ratio_is_world_size_for_a_sum_one_for_a_mean():
     (g,) = grad_allreduce_not_averaged.detect(ev(0.5))
     assert "averaged twice" in g.message
     assert grad_allreduce_not_averaged.detect(ev(1.37)) == []  # clipped after the reduce: no exact ratio, no claim
+    diverged = ev(2.0)  # a summed run that diverges: the NaN steps have no ratio, the finite ones decide
+    for rank in diverged["ranks"]:
+        for rec in rank["by"]["ddp"][1:]:
+            rec.update(reduced_pre=float("nan"), reduced_post=float("nan"))
+    assert [f.id for f in grad_allreduce_not_averaged.detect(diverged)] == ["grad-allreduce-not-averaged"]
 
 
 def test_no_sync_needs_every_step_unsynced():
@@ -82,6 +88,20 @@ def test_sampler_same_order_every_epoch():
     assert sampler_epoch_not_set.detect(_ev([[], []], [it(0, 0, 7)])) == []  # one epoch seen: undecided
     one_process = {"records": {"sampler": [it(0, 0, 7), it(1, 0, 7)]}}
     assert [f.id for f in sampler_epoch_not_set.detect(one_process)] == ["sampler-epoch-not-set"]
+
+
+def test_unused_branch_needs_no_grad_on_every_rank():
+    def ev(unused: list[list[str]], steps: int = 12, find_unused: bool = True) -> dict:
+        return {"world_size": 2, "ranks": [
+            {"rank": r, "by": {"ddp": [_rec(s, r, 1.0, find_unused=find_unused) for s in range(steps)],
+                               "params": [{"n_with_grad": 6, "unused": u, "n_unused": len(u)}]}}
+            for r, u in enumerate(unused)]}
+
+    (f,) = unused_branch_untrained.detect(ev([["aux.weight", "aux.bias"], ["aux.bias", "aux.weight"]]))
+    assert f.severity == "error" and f.evidence["params"] == ["aux.bias", "aux.weight"]
+    assert unused_branch_untrained.detect(ev([["aux.weight"], []])) == []  # rank 1 trained it: DDP shares it
+    assert unused_branch_untrained.detect(ev([["aux.weight"]] * 2, steps=3)) == []  # too few steps to say never
+    assert unused_branch_untrained.detect(ev([["aux.weight"]] * 2, find_unused=False))[0].severity == "warning"
 
 
 def test_launch_command_and_single_rank_env(tmp_path: Path):

@@ -166,6 +166,8 @@ DISTRIBUTED = {
     "no-sync-never-synced": lambda r: {"ddp": _ddp(r, backward_synced=0)},
     "sampler-epoch-not-set": lambda r: {"sampler": [{"index": 0, "iter": i, "epoch": 0, "fp": 11, "shuffle": True,
                                                      "n": 8, "head": [1, 0]} for i in range(2)]},
+    "unused-branch-untrained": lambda r: {"ddp": [dict(x, find_unused=True) for x in _ddp(r) * 3],
+                                          "params": [{"n_with_grad": 4, "unused": ["module.aux.weight"], "n_unused": 1}]},
 }
 
 

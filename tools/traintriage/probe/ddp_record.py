@@ -51,6 +51,7 @@ class Distributed(Check):
         self.world = 1
         self.sync_on: bool | None = None  # DDP's require_backward_grad_sync at the last top-level forward
         self.has_ddp = False
+        self.find_unused: bool | None = None  # the DDP wrapper's find_unused_parameters
         self.bwd = 0
         self.bwd_synced = 0
         self.grad_ptrs: dict[int, int] | None = None  # grad storage -> position in core.tracked
@@ -75,6 +76,7 @@ class Distributed(Check):
             import torch
 
             self.has_ddp = True
+            self.find_unused = bool(getattr(module, "find_unused_parameters", False))
             self.sync_on = bool(module.require_backward_grad_sync) and torch.is_grad_enabled()
 
     def backward(self, core: Any) -> None:
@@ -101,6 +103,7 @@ class Distributed(Check):
                        if core.tracked[k].grad is not None)
             vals = torch.stack([(psum * pw).sum(), (gsum * gw).sum()]).tolist()  # float64 kept
         rec: dict[str, Any] = {"step": core.n_steps, "rank": self.rank, "world": self.world, "ddp": self.has_ddp,
+                               "find_unused": self.find_unused,
                                "params": vals[0], "grads": vals[1], "n_params": len(ps), "n_grads": len(gs),
                                "backward": self.bwd, "backward_synced": self.bwd_synced}
         if red:

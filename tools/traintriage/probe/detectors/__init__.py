@@ -59,6 +59,7 @@ REGISTRY = [
     "grad_allreduce_not_averaged",
     "no_sync_never_synced",
     "sampler_epoch_not_set",
+    "unused_branch_untrained",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from traintriage.probe.detectors._common import finding
@@ -18,9 +19,11 @@ SUMMED_SHARE = 0.5
 
 
 def _ratio(recs: list[dict[str, Any]]) -> float | None:
+    """(checksum at the step) / (mean of the local checksums), averaged over the ranks; None when undefined (a
+    zero sum, or a non-finite gradient once a run has diverged)."""
     s = sum(r["reduced_pre"] for r in recs)
     n = len(recs)
-    if not s:
+    if not s or not math.isfinite(s) or not all(math.isfinite(r["reduced_post"]) for r in recs):
         return None
     ratios = [r["reduced_post"] / (s / n) for r in recs]
     return sum(ratios) / n
