@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from traintriage.probe.detectors import (
     grad_allreduce_not_averaged,
     no_sync_never_synced,
