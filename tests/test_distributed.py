@@ -129,14 +129,13 @@ def _cli(*args: str, timeout: float = 300) -> dict:
 
 
 @pytest.mark.slow
-def test_torchrun_names_the_summed_allreduce_and_clears_its_fix():
+def test_torchrun_names_the_summed_allreduce_with_every_rank_reported():
     case = CASES / "grad-allreduce-not-averaged-manual-sum"
     rep = _cli("triage", str(case / "train.py"), "--nproc-per-node", "2", "--steps", "15")
     assert rep["verdict"] == "broken" and rep["findings"][0]["id"] == "grad-allreduce-not-averaged"
     assert [r["rank"] for r in rep["metrics"]["ranks"]] == [0, 1]
     assert all(r["steps"] == 15 and r["status"] == "stopped" for r in rep["metrics"]["ranks"])
-    fixed = _cli("triage", str(case / "fixed.py"), "--nproc-per-node", "2", "--steps", "15")
-    assert fixed["verdict"] == "healthy", fixed["findings"]
+    # its fix (and every distributed case's) is scored clean by the eval gate: `traintriage eval` in CI
 
 
 SCRIPT = """
@@ -218,3 +217,24 @@ def _alive(script: Path) -> bool:
         if cwd == str(script.parent) and ("traintriage.probe.harness" in cmd or "torch.distributed.run" in cmd):
             return True
     return False
+
+
+def test_mcp_probe_and_triage_take_nproc_per_node():
+    import anyio
+    from mcp import Client
+    from traintriage.server import build_server
+
+    repo = Path(__file__).resolve().parents[1]
+
+    async def tools_and_refusal():
+        async with Client(build_server([repo])) as c:
+            tools = {t.name: t for t in (await c.list_tools()).tools}
+            bad = await c.call_tool("probe_script", {"script": str(CASES / "healthy-ddp-no-sync-accum" / "train.py"),
+                                                     "nproc_per_node": 0})
+            return tools, bad
+
+    tools, bad = anyio.run(tools_and_refusal)
+    for name in ("probe_script", "triage_script"):
+        prop = tools[name].input_schema["properties"]["nproc_per_node"]
+        assert "torch.distributed.run" in prop["description"]
+    assert bad.is_error  # fewer than one rank is refused before anything runs
