@@ -11,7 +11,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 ACCUM_STEPS = 4
-EPOCHS = 8
+EPOCHS = 4
 
 
 def replica_drift(model, world):
