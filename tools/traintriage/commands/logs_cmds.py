@@ -59,6 +59,7 @@ def run_logs(args: argparse.Namespace) -> int:
 
 def _text(run, report, summary, plot) -> str:  # noqa: ANN001
     lines = [f"{report.target}  [{run.format}]  verdict: {report.verdict}"]
+    lines += files_text(run)
     if "series" in summary:
         s = summary["series"]
         lines.append(f"\n{s['metric']} ({s['role']}): {s['note']}" + (f"; next --offset {s['next_offset']}" if s["next_offset"] else ""))
@@ -91,3 +92,10 @@ def _text(run, report, summary, plot) -> str:  # noqa: ANN001
     if plot:
         lines.append(f"\nplot: {plot}")
     return "\n".join(lines)
+
+
+def files_text(run) -> list[str]:  # noqa: ANN001 - a logs.Run
+    """Which files were read and which were left out (a run folder often holds several logs of one run)."""
+    out = [f"read: {', '.join(run.files_read)}"] if run.files_read else []
+    out += [f"skipped: {f.path} ({f.why})" for f in run.files_skipped]
+    return out
