@@ -238,3 +238,16 @@ def test_pad_check_reads_padding_from_tokens():
     assert _pad_check(toks, tags, -100)["ignored_frac"] == 1.0
     # no padding: a fixed-length batch whose last column is arbitrary tokens
     assert _pad_check(torch.randint(1, 20, (8, 10)), tags, -100) is None
+
+
+@pytest.mark.parametrize(("id_", "phrase"), [
+    ("lr-too-low", r"by only 1e-05 % of their norm \(\|\|ΔW\|\|/\|\|W\|\| = 1e-07; healthy is about 0.1 %"),
+    ("lr-too-high", r"by 30 % of their norm \(\|\|ΔW\|\|/\|\|W\|\| = 0.3; healthy is about 0.1 %"),
+    ("dead-relu", r"^95 % of the 64 units of the ReLU at 'body.1' output 0"),
+])
+def test_messages_say_numbers_with_their_unit(id_, phrase):
+    """Issue 19: 'moved the weights by 1 of their norm' and '55% of the units of 3' left the reader to guess."""
+    import re
+
+    (f,) = [f for f in run_detectors(_bug(id_))[0] if f.id == id_]
+    assert re.search(phrase, f.message), f.message

@@ -7,11 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from traintriage.report import Report
+from traintriage.errors import exit_code_for
+from traintriage.report import VERDICT_MEANING, Report
+
+
+def explain_command(fid: str) -> str:
+    """The command that explains a finding or symptom: every text output ends an item with it."""
+    return f"traintriage explain {fid}"
+
+
+def verdict_line(verdict: str) -> str:
+    """What the verdict means and the exit code it gives, in the words README.md and SKILL.md use."""
+    return f"  ({VERDICT_MEANING.get(verdict, verdict)}; exit {exit_code_for(verdict)})"
 
 
 def format_report(rep) -> str:  # noqa: ANN001
-    lines = [f"{rep.tool}: {rep.target}", f"verdict: {rep.verdict}   ({rep.seconds:.1f} s)"]
+    lines = [f"{rep.tool}: {rep.target}", f"verdict: {rep.verdict}   ({rep.seconds:.1f} s)", verdict_line(rep.verdict)]
     if rep.findings:
         lines.append("")
         lines.append("findings (most likely first):")
@@ -19,9 +30,11 @@ def format_report(rep) -> str:  # noqa: ANN001
             lines.append(f"  [{f.severity}] {f.id}  (confidence {f.confidence:.2f}, {f.source})"
                          + (f"  at {f.where}" if f.where else ""))
             lines.append(f"      {f.message}")
-            lines.append(f"      ref: {f.ref}")
+            lines.append(f"      handbook: {f.ref}")
+            lines.append(f"      explain: {explain_command(f.id)}")
     for s in rep.symptoms:
         lines.append(f"  symptom {s.id}: {s.message}  -> {', '.join(s.candidates[:4])}")
+        lines.append(f"      explain: {explain_command(s.id)}")
     m = rep.metrics or {}
     if m.get("loss"):
         lines.append("")
