@@ -82,3 +82,23 @@ def test_lint_and_logs_text_end_findings_with_explain(tmp_path):
     for i in heads:  # each symptom / finding block ends with its explain line
         block_end = next(j for j in range(i + 1, len(lines) + 1) if j == len(lines) or not lines[j].startswith("      "))
         assert lines[block_end - 1].strip().startswith("explain: traintriage explain "), lines[i:block_end]
+
+
+@pytest.mark.slow
+def test_no_pinned_batch_means_no_overfit_verdict_word(tmp_path):
+    """Issue 19: `healthy`, exit 0, next to 'overfit-one-batch FAILED'. A script that slices its own data has no
+    batch the probe can pin, so no overfit verdict is given, and no note may say one."""
+    script = tmp_path / "train.py"
+    script.write_text("import torch\ntorch.manual_seed(0)\nX, Y = torch.randn(512, 8), torch.randint(0, 4, (512,))\n"
+                      "model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))\n"
+                      "opt = torch.optim.SGD(model.parameters(), lr=0.05)\nfor i in range(200):\n"
+                      "    x, y = X[(i * 32) % 512:(i * 32) % 512 + 32], Y[(i * 32) % 512:(i * 32) % 512 + 32]\n"
+                      "    loss = torch.nn.functional.cross_entropy(model(x), y)\n"
+                      "    opt.zero_grad()\n    loss.backward()\n    opt.step()\n", encoding="utf-8")
+    code, out = _cli("probe", str(script), "--steps", "20", "--json")
+    import json
+
+    rep = json.loads(out)
+    assert any("no batch pinned, so no overfit verdict" in n for n in rep["notes"]), rep["notes"]
+    assert not any("FAILED" in n or "pass <=" in n for n in rep["notes"]), rep["notes"]
+    assert code == exit_code_for(rep["verdict"])
