@@ -20,7 +20,7 @@ from typing import Any
 
 from traintriage.figure_axes import marker, readable_axes, short, wants_log
 from traintriage.probe.module_series import MAX_MODULES  # heatmap rows: one limit for the series and the page
-from traintriage.report import Report
+from traintriage.report import VERDICT_MEANING, Report
 
 # Colours by severity/verdict: red for what the evidence shows is wrong, amber for a risk, grey for context.
 _SEV = {"error": "#b3261e", "warning": "#a05a00", "info": "#5f6368"}
@@ -203,7 +203,8 @@ def render_html(report: Report) -> str:
              f"{html.escape(Path(report.target).name)}</title><style>{CSS}</style></head><body>",
              f"<h1>traintriage {html.escape(report.tool)}: <code>{html.escape(report.target)}</code></h1>",
              f'<p>verdict <span class="verdict" style="background:{_VERDICT.get(report.verdict, "#5f6368")}">'
-             f"{html.escape(report.verdict)}</span> &nbsp; {report.seconds:.1f} s</p>"]
+             f"{html.escape(report.verdict)}</span> &nbsp; {report.seconds:.1f} s &nbsp; "
+             f'<span class="meaning">{html.escape(VERDICT_MEANING.get(report.verdict, ""))}</span></p>']
     if report.findings:
         parts.append(f"<h2>Findings ({len(report.findings)}), most likely first</h2>")
     for f in report.findings:
