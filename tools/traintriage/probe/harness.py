@@ -145,7 +145,11 @@ def install(rec: Recorder) -> None:
 
     DataLoader.__iter__ = dl_iter
 
-    # 7. keep the user's files untouched: writes go to the probe's folder (sandbox.py refuses the rest)
+    # 7. what single checks patch for themselves (e.g. stale-batch watches torch.stack)
+    for c in rec.checks:
+        c.child_install(rec)
+
+    # 8. keep the user's files untouched: writes go to the probe's folder (sandbox.py refuses the rest)
     from traintriage.probe.fs_redirect import redirect_writes
 
     redirect_writes(rec.sandbox)
