@@ -54,6 +54,7 @@ REGISTRY = [
     "stale_batch",
     "class_imbalance_collapse",
     "spectral_norm_uninitialized",
+    "attention_mask_inverted",
 ]
 
 
