@@ -154,6 +154,10 @@ def _bug(id_):
         recs = [{"kind": "attnmask", "via": "nn.MultiheadAttention", "step": 0, "rows": 32, "keys": 16,
                  "match": "inverted", "pad": 0, "side": "end", "allowed_frac": 0.4, "fully_masked_rows": 0}]
         return e(records={"attnmask": recs})
+    if id_ == "attention-softmax-wrong-axis":
+        recs = [{"kind": "softmaxuse", "step": 0, "right": False, "dim": 2, "contracted": 3, "shape": [8, 4, 16, 16],
+                 "operand": 0, "sum_dev": 0.8}]
+        return e(records={"softmaxuse": recs})
     raise KeyError(id_)
 
 

@@ -5,7 +5,8 @@ computed (which mask, which softmax axis), whatever writes it: `nn.MultiheadAtte
 A `torch.overrides.TorchFunctionMode` sees every torch function and tensor method called while it is active,
 with its arguments (PyTorch docs, "Extending torch.func with autograd.Function" / `__torch_function__`
 overrides); it is pushed when a model's top-level forward starts and popped when that forward returns, on the
-first optimizer steps only, so the rest of the run pays nothing. A subclass overrides `op(core, name, args,
+first optimizer steps only, so the rest of the run pays nothing. The mode is off while a call it sees runs, so
+a library function (`F.multi_head_attention_forward`) is one call, its inner ops unseen. A subclass overrides `op(core, name, args,
 kwargs, out)`; its errors are kept out of the user's forward.
 """
 
@@ -19,9 +20,6 @@ from traintriage.probe.check import Check
 # model's attention does not change between steps, and every op of a watched forward pays a Python call.
 WINDOW_STEPS = 2
 WINDOW_FORWARDS = 4
-# Calls that make other watched calls: while one runs, `inside` names it (a subclass can skip what it does
-# with the arguments it was given, to see each thing once).
-CONTAINERS = frozenset({"multi_head_attention_forward"})
 
 
 class OpWindow(Check):
@@ -31,7 +29,6 @@ class OpWindow(Check):
         self.mode: Any = None
         self.watched = 0
         self.errors = 0
-        self.inside: list[str] = []
 
     def root_forward(self, core: Any, module: Any) -> None:
         if self.mode is not None or self.watched >= WINDOW_FORWARDS or core.n_steps >= WINDOW_STEPS:
@@ -44,15 +41,7 @@ class OpWindow(Check):
             class _Mode(TorchFunctionMode):
                 def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
                     kwargs = kwargs or {}
-                    name = getattr(func, "__name__", "")
-                    if name not in CONTAINERS:
-                        out = func(*args, **kwargs)
-                    else:
-                        owner.inside.append(name)
-                        try:
-                            out = func(*args, **kwargs)
-                        finally:
-                            owner.inside.pop()
+                    out = func(*args, **kwargs)  # the mode is off inside: a library function is seen once
                     owner._see(core, func, args, kwargs, out)
                     return out
 

@@ -55,6 +55,7 @@ REGISTRY = [
     "class_imbalance_collapse",
     "spectral_norm_uninitialized",
     "attention_mask_inverted",
+    "attention_softmax_wrong_axis",
 ]
 
 

@@ -140,8 +140,6 @@ class Recording(OpWindow):
             if mask is None and len(args) > 14:
                 mask = args[14]
             via = "nn.MultiheadAttention"
-        elif self.inside:  # the functions nn.MultiheadAttention calls with the mask it was given
-            return
         elif name == "scaled_dot_product_attention":
             mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
             excluded_is_true, via = False, "F.scaled_dot_product_attention"
