@@ -150,6 +150,14 @@ def _bug(id_):
         recs = [{"kind": "specnorm", "layer": "0", "n": 0, "step": s, "estimate": 0.05, "sigma": 1.1, "ratio": 22.0,
                  "train_forwards": 0, "measured": s + 1} for s in range(3)]
         return e(records={"specnorm": recs})
+    if id_ == "attention-mask-inverted":
+        recs = [{"kind": "attnmask", "via": "nn.MultiheadAttention", "step": 0, "rows": 32, "keys": 16,
+                 "match": "inverted", "pad": 0, "side": "end", "allowed_frac": 0.4, "fully_masked_rows": 0}]
+        return e(records={"attnmask": recs})
+    if id_ == "attention-softmax-wrong-axis":
+        recs = [{"kind": "softmaxuse", "step": 0, "right": False, "dim": 2, "contracted": 3, "shape": [8, 4, 16, 16],
+                 "operand": 0, "sum_dev": 0.8}]
+        return e(records={"softmaxuse": recs})
     raise KeyError(id_)
 
 

@@ -54,6 +54,8 @@ REGISTRY = [
     "stale_batch",
     "class_imbalance_collapse",
     "spectral_norm_uninitialized",
+    "attention_mask_inverted",
+    "attention_softmax_wrong_axis",
 ]
 
 
