@@ -347,7 +347,7 @@ def grads_script(
     else:
         findings = grads_findings(records)
     findings = crash + findings
-    grecs = [r for r in records if r.get("kind") == "grads"]
+    grecs = [r for r in records if r.get("kind") == "grads" and r.get("decomposition")]
     errs = [r for r in records if r.get("kind") == "grads-error"]
     if not grecs and base.verdict not in ("crashed", "timeout"):
         notes.append("no loss term was decomposed: the script made no backward() on a sampled step, or its loss "
@@ -362,6 +362,8 @@ def grads_script(
     verdict = base.verdict if base.verdict in ("crashed", "timeout", "inconclusive") else verdict_for(findings, None)
     if base.verdict == "inconclusive" and grecs:
         verdict = verdict_for(findings, None)
+    if not grecs and verdict == "healthy":
+        verdict = "inconclusive"  # nothing was decomposed: the method measured nothing, so it cannot clear the run
     metrics = {
         "sampled_steps": [r["step"] for r in grecs],
         "terms": {k: [_r(v) for v in vals] for k, vals in _term_series(records).items()},
