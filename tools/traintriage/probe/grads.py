@@ -29,8 +29,8 @@ from typing import Any
 from traintriage.probe.grads_record import child_config, sample_steps
 from traintriage.report import Finding, Report
 
-__all__ = ["UnknownTermError", "child_config", "grads_findings", "grads_script", "resolve_term", "sample_steps",
-           "terms_found", "terms_seen", "unexplained"]
+__all__ = ["UnknownTermError", "child_config", "grads_findings", "grads_script", "resolve_term", "rough_map_reading",
+           "sample_steps", "terms_found", "terms_seen", "unexplained"]
 
 # --- thresholds (the rough-map thresholds themselves live in traintriage.gradients) --------------------
 # A reading of "~0" (saturated / structural) must hold at every sampled step: a term that its own optimizer
@@ -89,6 +89,12 @@ def _first(vals: list[float | None]) -> float | None:
 def _stuck(v0: float | None, v1: float | None) -> bool:
     """A minimized term that fell by less than STUCK_CHANGE of its start value (or rose)."""
     return v0 is not None and v1 is not None and (v0 - v1) <= STUCK_CHANGE * max(abs(v0), 1e-12)
+
+
+def _from_floor(vals: list[float | None]) -> bool:
+    """The term never went below its first value: it started at its floor (a KL at the prior) and rose."""
+    xs = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
+    return bool(xs) and min(xs) >= xs[0]
 
 
 def _never_moved(ab: dict[str, Any]) -> bool:
@@ -181,6 +187,29 @@ def unexplained(records: list[dict[str, Any]]) -> float | None:
            if r.get("kind") == "grads" and r.get("decomposition")]
     worst = max((x for x in res if x is not None), default=None)
     return worst if worst is not None and worst > RESIDUAL_EXPLAINED else None
+
+
+def rough_map_reading(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The rough-map reading triage adds to its report: the terms found, the outer transforms and each term's
+    row at the last sampled step, when the loss has two or more terms or a saturated outer transform (a single
+    plain term has nothing to compare, so the map says nothing triage's other checks do not)."""
+    from traintriage.gradients import SATURATION_SLOPE
+
+    grecs = [r for r in records if r.get("kind") == "grads" and r.get("decomposition")]
+    if not grecs:
+        return None
+    found = terms_found(records)
+    transforms = grecs[-1].get("transforms") or []
+    saturated = [t for t in transforms if t.get("slope") is not None and t["slope"] < SATURATION_SLOPE]
+    if len(found) < 2 and not saturated:
+        return None
+    label = {t["name"]: t for t in found}
+    rows = _rough_map_table(records, None)
+    lines = [f"{label[r['term']]['id'] + ' ' if r['term'] in label else ''}`{label.get(r['term'], {}).get('expr', r['term'])}`"
+             f" -> {r['cause'] or 'optimized'}" for r in rows]
+    lines += [f"outer {t['op']} `{t['expr']}`: d {t['op']}/d inner {_fmt(t.get('slope'))}" for t in transforms]
+    return {"terms": [{k: v for k, v in t.items() if k != "watch"} for t in found], "transforms": transforms,
+            "rows": rows, "summary": "; ".join(lines), "unexplained_residual": unexplained(records)}
 
 
 def _readings(rec: dict[str, Any], ablation: dict[str, Any] | None) -> dict[str, Any]:
@@ -283,9 +312,19 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
                        f"last, {_fmt(last['reading'].evidence.get('slope_share'))} of the steepest term's): the "
                        "loss no longer reacts to this term, so the optimizer cannot improve it. Look for a "
                        "saturating transform (log1p, tanh, sigmoid, clamp) or a near-zero weight around it.")
+            slopes = [x["term"].dloss_dterm for _, x in rows]
+            weighted = (not disconnected and not trs and len(rows) > 1 and None not in slopes
+                        and max(slopes) - min(slopes) <= 1e-6 * max(abs(v) for v in slopes))
+            if weighted:
+                # the slope is the same at every step: a constant weight the author chose (a small regularizer),
+                # not an operating point where the loss stopped reacting; it is why *this* term will not move
+                msg = (f"{lab} enters the loss with a constant weight of {_fmt(slopes[-1])} (the same "
+                       "d(loss)/d(term) at every sampled step, no saturating transform): the optimizer barely "
+                       "moves it. Expected for a small regularizer; raise the weight if this is the metric you "
+                       "need to move.")
             findings.append(Finding(
-                id="loss-saturated", severity="error" if (stuck or disconnected) else "warning",
-                confidence=0.85 if stuck or disconnected else 0.6, source="grads", message=msg,
+                id="loss-saturated", severity="error" if (stuck or disconnected) and not weighted else "warning",
+                confidence=0.5 if weighted else 0.85 if stuck or disconnected else 0.6, source="grads", message=msg,
                 evidence={**base_ev, "disconnected": disconnected, "stuck": stuck, "transforms": trs,
                           "rough_map_row": "d(loss)/d(term) ~0 | any | any -> " + ROWS["loss-saturated"]}))
             continue
@@ -344,8 +383,20 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
                   "rough_map_row": "large | large, opposed | no -> " + ROWS["competing-losses"]}
             if ablation and ablation.get("term") in pair and ablation.get("metric") in pair:
                 ev["ablation"] = ablation
+            # A trade-off is the design working, not a fault: the stuck term never went below where it started
+            # (it starts at its floor, like a VAE's KL at the prior, and is pulled up) while the other term
+            # fell, and the loss as a whole still descends. A fight whose sum does not move (the two pushes
+            # cancel) or that holds a term above its start is an error.
+            both = [r.get("loss") for r in grecs if {name, other} <= {t["name"] for t in
+                                                                       r["decomposition"]["terms"]}]
+            loss_stuck = len(both) < 2 or _stuck(both[0], both[-1])
+            tradeoff = any(st and _from_floor(vals_) and not _stuck(*oth)
+                           for st, vals_, oth in ((stuck, vals, (o0, o1)), (other_stuck, ov, (v0, v1))))
+            ev.update(loss_start=both[0] if both else None, loss_end=both[-1] if both else None,
+                      loss_stuck=loss_stuck, tradeoff=tradeoff)
+            fault = (stuck or other_stuck) and (loss_stuck or not tradeoff)
             findings.append(Finding(
-                id="competing-losses", severity="error" if (stuck or other_stuck) else "warning",
+                id="competing-losses", severity="error" if fault else "warning",
                 confidence=min(0.9, 0.5 + 0.4 * -min(c for c in cos if c is not None)), source="grads",
                 message=(f"{lab} and {_label(other, found)} pull the shared parameters in opposite directions (gradient "
                          f"cosine {', '.join(_fmt(c) for c in cos)} at steps "

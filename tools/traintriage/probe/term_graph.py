@@ -56,13 +56,13 @@ class Split:
     complete: bool  # False when the walk gave up (too many terms): the parts are not the whole loss
 
 
-def split_loss(loss: Any) -> Split:
+def split_loss(loss: Any, same_expr: Any = None) -> Split:
     """The additive terms of `loss` (a scalar tensor with a grad_fn), from its autograd graph."""
     out = Split(parts=[], transforms=[], complete=True)
     root = loss.grad_fn
     if root is None:
         return out
-    _walk(root, 0, None, [], out, set())
+    _walk(root, 0, None, [], out, set(), same_expr or (lambda a, b: True))
     return out
 
 
@@ -70,7 +70,9 @@ def _children(node: Any) -> list[tuple[Any, int]]:
     return [(c, i) for c, i in node.next_functions if c is not None]
 
 
-def _walk(node: Any, nr: int, top: Any, under: list[int], out: Split, seen: set[int]) -> None:
+def _walk(node: Any, nr: int, top: Any, under: list[int], out: Split, seen: set[int], same: Any) -> None:
+    """`same(a, b)`: nodes a and b come from one source expression (a weight is followed down to the term it
+    scales only within the expression that names the term: `20 * entropy` stops at `entropy`'s own node)."""
     if len(out.parts) >= MAX_TERMS:
         out.complete = False
         return
@@ -79,19 +81,19 @@ def _walk(node: Any, nr: int, top: Any, under: list[int], out: Split, seen: set[
     if kind in ADDITIVE and kids and id(node) not in seen:
         seen.add(id(node))  # a node reached twice (x + x) is one term counted twice: stop there
         for c, i in kids:
-            _walk(c, i, None, under, out, seen)
+            _walk(c, i, None, under, out, seen, same)
         return
-    if kind in SCALING and len(kids) == 1:
+    if kind in SCALING and len(kids) == 1 and (top is None or same(top, node)):
         c, i = kids[0]
-        _walk(c, i, top if top is not None else node, under, out, seen)
+        _walk(c, i, top if top is not None else node, under, out, seen, same)
         return
     if kind in REDUCING and len(kids) == 1 and type(kids[0][0]).__name__ in STACKING:
         for c, i in _children(kids[0][0]):
-            _walk(c, i, None, under, out, seen)
+            _walk(c, i, None, under, out, seen, same)
         return
     if kind in TRANSFORMS and len(kids) == 1:
         out.transforms.append(Transform(op=TRANSFORMS[kind], node=node, inner=kids[0],
                                         top=top if top is not None else node))
-        _walk(kids[0][0], kids[0][1], None, [*under, len(out.transforms) - 1], out, seen)
+        _walk(kids[0][0], kids[0][1], None, [*under, len(out.transforms) - 1], out, seen, same)
         return
     out.parts.append(Part(core=node, edge=(node, nr), top=top if top is not None else node, transforms=list(under)))

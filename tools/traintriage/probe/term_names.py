@@ -38,7 +38,11 @@ def discover_terms(loss: Any, captured: dict[str, Any], tracer: Any) -> Found:
         return out
     ops = tracer.ops
     by_node = {t.grad_fn: k for k, t in captured.items() if t.grad_fn is not None}
-    sp = split_loss(loss)
+    def same_line(a: Any, b: Any) -> bool:
+        pa, pb = ops.get(a), ops.get(b)
+        return pa is None or pb is None or (pa[1].file, pa[1].line) == (pb[1].file, pb[1].line)
+
+    sp = split_loss(loss, same_line)
     out.complete = sp.complete
     seen_core: set[tuple[int, int]] = set()
     used: dict[str, int] = {}
