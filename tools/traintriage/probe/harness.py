@@ -76,6 +76,11 @@ def install(rec: Recorder) -> None:
     backward.__wrapped__ = orig_backward  # type: ignore[attr-defined]
     torch.autograd.backward = backward
 
+    if rec.cfg.get("grads"):  # traintriage grads: name the loss's terms where the script makes them
+        from traintriage.probe import grads_record
+
+        grads_record.install(rec)
+
     # 4. class-level wrappers
     orig_opt_zero = optim.Optimizer.zero_grad
 
@@ -130,6 +135,7 @@ def install(rec: Recorder) -> None:
                 return out
 
             loss.__wrapped__ = fn  # type: ignore[attr-defined]
+            loss._traintriage_hook = True  # type: ignore[attr-defined]  # probe/term_trace.py calls fn
             loss.__name__ = name
             return loss
 
