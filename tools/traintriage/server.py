@@ -76,11 +76,15 @@ writes redirected to a temporary folder; paths must lie inside the project roots
 def _provides(module: str, attr: str) -> bool:
     """True when traintriage.<module> exists and its source names <attr>, checked without importing it
     (importing the probe or logs would pull in torch/matplotlib): a half-landed module ships no tool."""
-    try:
-        spec = importlib.util.find_spec(f"traintriage.{module}")
-        return spec is not None and spec.origin is not None and attr in Path(spec.origin).read_text("utf-8")
-    except (ImportError, ValueError, OSError):
-        return False
+    # find_spec("traintriage.probe.grads") would import the parent package traintriage.probe (its __init__
+    # imports the runner): look the file up by path beneath the package instead
+    base = Path(importlib.util.find_spec("traintriage").origin).parent.joinpath(*module.split("."))  # type: ignore[arg-type]
+    for f in (base.with_suffix(".py"), base / "__init__.py"):
+        try:
+            return attr in f.read_text("utf-8")
+        except OSError:
+            continue
+    return False
 
 
 def _overrides(lr_scale: float | None, optimizer_impl: str) -> dict[str, Any]:
