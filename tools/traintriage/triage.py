@@ -95,6 +95,7 @@ def triage_script(
     only: Sequence[str] | None = None,
     skip: Sequence[str] | None = None,
     overrides: dict[str, Any] | None = None,  # probe/overrides.child_config(...): --lr-scale, --optimizer-impl
+    nproc_per_node: int | None = None,  # launch through torch.distributed.run with this many ranks
 ) -> Report:
     """`only` / `skip`: probe check ids to keep / turn off (probe.detectors.selected; an unknown id raises
     probe.detectors.UnknownCheckError, a ValueError). A check turned off records and judges nothing."""
@@ -108,7 +109,7 @@ def triage_script(
     lint_rep = _lint(script, notes)
     probe, records = probe_with_records(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,
                                         on_progress=on_progress, cancel=cancel, extra=extra,
-                                        max_memory=max_memory)
+                                        max_memory=max_memory, nproc_per_node=nproc_per_node)
     findings = _merge(lint_rep, probe, notes)
     have = {f.id for f in findings}
     metrics: dict[str, Any] = dict(probe.metrics)
