@@ -297,7 +297,13 @@ def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path):
         cpu0 = _children_cpu_s()
         # one thread, as the eval harness gives its children when several run at once
         env = dict(os.environ, TMPDIR=str(tmp_path), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        proc = subprocess.run([sys.executable, script], cwd=c.path, capture_output=True, text=True,
+        cmd = [sys.executable, script]
+        if c.nproc_per_node:  # a DDP case runs as its docstring says: torchrun --nproc-per-node N train.py
+            from traintriage.probe.launch import LOOPBACK, free_port
+
+            cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={c.nproc_per_node}",
+                   f"--master-addr={LOOPBACK}", f"--master-port={free_port()}", script]
+        proc = subprocess.run(cmd, cwd=c.path, capture_output=True, text=True,
                               timeout=SCRIPT_WALL_LIMIT_S, env=env)
         assert proc.returncode == 0, f"{c.name}/{script} exited {proc.returncode}:\n{proc.stderr[-2000:]}"
         assert proc.stdout.strip(), f"{c.name}/{script} printed nothing"

@@ -150,7 +150,31 @@ def _bug(id_):
         recs = [{"kind": "specnorm", "layer": "0", "n": 0, "step": s, "estimate": 0.05, "sigma": 1.1, "ratio": 22.0,
                  "train_forwards": 0, "measured": s + 1} for s in range(3)]
         return e(records={"specnorm": recs})
+    if id_ == "attention-mask-inverted":
+        recs = [{"kind": "attnmask", "via": "nn.MultiheadAttention", "step": 0, "rows": 32, "keys": 16,
+                 "match": "inverted", "pad": 0, "side": "end", "allowed_frac": 0.4, "fully_masked_rows": 0}]
+        return e(records={"attnmask": recs})
+    if id_ == "attention-softmax-wrong-axis":
+        recs = [{"kind": "softmaxuse", "step": 0, "right": False, "dim": 2, "contracted": 3, "shape": [8, 4, 16, 16],
+                 "operand": 0, "sum_dev": 0.8}]
+        return e(records={"softmaxuse": recs})
+    if id_ in DISTRIBUTED:  # two ranks' records (probe/ddp_record.py), merged as probe/ranks.py does
+        return e(world_size=2, ranks=[{"rank": r, "by": DISTRIBUTED[id_](r)} for r in (0, 1)])
     raise KeyError(id_)
+
+
+def _ddp(r, **kw):
+    return [{"step": s, "rank": r, "params": 1.0 + s, "grads": 1.0, "ddp": True, "backward": 1, "backward_synced": 1,
+             **kw} for s in range(4)]
+
+
+DISTRIBUTED = {
+    "replicas-out-of-sync": lambda r: {"ddp": [dict(x, params=x["params"] + r) for x in _ddp(r)]},
+    "grad-allreduce-not-averaged": lambda r: {"ddp": _ddp(r, reduced=1, reduced_pre=1.0 + r, reduced_post=3.0)},
+    "no-sync-never-synced": lambda r: {"ddp": _ddp(r, backward_synced=0)},
+    "sampler-epoch-not-set": lambda r: {"sampler": [{"index": 0, "iter": i, "epoch": 0, "fp": 11, "shuffle": True,
+                                                     "n": 8, "head": [1, 0]} for i in range(2)]},
+}
 
 
 @pytest.mark.parametrize("id_", detector_ids())

@@ -73,6 +73,8 @@ class Case(BaseModel):
     grads_args: list[str] = Field(default_factory=list, description="grads options for train.py, CLI style.")
     fixed_grads_args: list[str] | None = Field(default=None, description="grads options for fixed.py.")
     seed: str | None = Field(default=None, description="The seed example this case reproduces, if any.")
+    nproc_per_node: int | None = Field(default=None, description="Ranks to launch through torch.distributed.run "
+                                       "(a DDP script: `torchrun --nproc-per-node N train.py`).")
 
     @property
     def scripts(self) -> list[tuple[str, ScriptKind]]:
@@ -319,7 +321,7 @@ def run_script(case: Case, script: str, *, steps: int, timeout: float) -> Report
         return grads_script(path, steps=steps, timeout=timeout, cwd=case.path, **_grads_kwargs(argv))
     from traintriage.triage import triage_script
 
-    return triage_script(path, steps=steps, timeout=timeout, cwd=case.path)
+    return triage_script(path, steps=steps, timeout=timeout, cwd=case.path, nproc_per_node=case.nproc_per_node)
 
 
 def _run_one(case: Case, script: str, kind: ScriptKind, steps: int, timeout: float,

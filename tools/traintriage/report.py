@@ -86,6 +86,14 @@ CONSEQUENCES: dict[str, frozenset[str]] = {
     # computed against its outputs (a mean teacher's consistency target) has residuals and gradients that large.
     "spectral-norm-uninitialized": frozenset({"lr-too-high", "exploding-gradients", "module-gradient-outlier",
                                              "saturated-activations", "dead-relu", "non-finite-loss", "bad-init"}),
+    # refs/catalogue/structure.md#attention-mask-inverted: with only padding to attend to, the pooled position carries
+    # no information about the tokens, so the classifier falls back on the majority class; a row without padding
+    # has every key masked, and its softmax over all -inf is NaN.
+    "attention-mask-inverted": frozenset({"class-imbalance-collapse", "non-finite-loss"}),
+    # refs/catalogue/structure.md#attention-softmax-wrong-axis: a softmax over the queries turns a key masked with -inf
+    # for every query into a column of all -inf, whose softmax is NaN, and the NaN reaches the loss; short of NaN,
+    # each query's weights are no distribution and the model falls back on the majority class.
+    "attention-softmax-wrong-axis": frozenset({"non-finite-loss", "class-imbalance-collapse"}),
     # refs/catalogue/data.md#unnormalized-targets: the regression gradient is proportional to the residual, so
     # raw-unit targets make the first updates as large as the targets.
     "unnormalized-targets": frozenset({"lr-too-high", "exploding-gradients", "module-gradient-outlier",

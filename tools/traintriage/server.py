@@ -76,11 +76,15 @@ writes redirected to a temporary folder; paths must lie inside the project roots
 def _provides(module: str, attr: str) -> bool:
     """True when traintriage.<module> exists and its source names <attr>, checked without importing it
     (importing the probe or logs would pull in torch/matplotlib): a half-landed module ships no tool."""
-    try:
-        spec = importlib.util.find_spec(f"traintriage.{module}")
-        return spec is not None and spec.origin is not None and attr in Path(spec.origin).read_text("utf-8")
-    except (ImportError, ValueError, OSError):
-        return False
+    # find_spec("traintriage.probe.grads") would import the parent package traintriage.probe (its __init__
+    # imports the runner): look the file up by path beneath the package instead
+    base = Path(importlib.util.find_spec("traintriage").origin).parent.joinpath(*module.split("."))  # type: ignore[arg-type]
+    for f in (base.with_suffix(".py"), base / "__init__.py"):
+        try:
+            return attr in f.read_text("utf-8")
+        except OSError:
+            continue
+    return False
 
 
 def _overrides(lr_scale: float | None, optimizer_impl: str) -> dict[str, Any]:
@@ -236,6 +240,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             timeout: ti.Timeout = 120.0, args: ti.ScriptArgs = None, client_roots: ClientRoots = None,
             lr_scale: ti.LrScale = None, optimizer_impl: ti.OptImpl = "as-is", max_memory_gib: ti.MaxMemoryGib = None,
             only: ti.Checks = None, skip: ti.Checks = None, images: ti.Images = False,
+            nproc_per_node: ti.NprocPerNode = None,
         ) -> Report:
             """Runs the user's code: the training script executes in a child process for a few steps (file
             writes go to a temporary folder) under instrumentation and report measured findings:
@@ -248,7 +253,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
                 rep = await run_cancellable(ctx.report_progress, run_probe, script=path, mode=mode, steps=steps,
                                             timeout=timeout, args=tuple(args or ()), cwd=path.parent,
                                             extra=_overrides(lr_scale, optimizer_impl), only=only, skip=skip,
-                                            max_memory=_gib(max_memory_gib))
+                                            max_memory=_gib(max_memory_gib), nproc_per_node=nproc_per_node)
             return await _report_answer(rep, images)
 
     if _provides("triage", "triage_script"):
@@ -259,6 +264,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             args: ti.ScriptArgs = None, logs: ti.TriageLogs = None, client_roots: ClientRoots = None,
             lr_scale: ti.LrScale = None, optimizer_impl: ti.OptImpl = "as-is", max_memory_gib: ti.MaxMemoryGib = None,
             only: ti.Checks = None, skip: ti.Checks = None, images: ti.Images = False,
+            nproc_per_node: ti.NprocPerNode = None,
         ) -> Report:
             """Start here. Lints the script, then runs the user's code briefly under instrumentation (a child
             process; file writes go to a temporary folder), then returns one ranked report:
@@ -271,7 +277,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
                 rep = await run_cancellable(ctx.report_progress, triage, script=path, steps=steps, timeout=timeout,
                                             args=tuple(args or ()), cwd=path.parent, logs=logs_path,
                                             overrides=_overrides(lr_scale, optimizer_impl), only=only, skip=skip,
-                                            max_memory=_gib(max_memory_gib))
+                                            max_memory=_gib(max_memory_gib), nproc_per_node=nproc_per_node)
             return await _report_answer(rep, images)
 
     if _provides("gradients", "classify_rough_map"):

@@ -29,6 +29,12 @@ MaxMemoryGib = Annotated[float | None, Field(gt=0, description="Memory cap of th
 Checks = Annotated[list[str] | None, Field(description="Probe check ids (catalogue ids) to run only / to turn off.")]
 ScriptArgs = Annotated[list[str] | None, Field(description="Command-line arguments for the script (its sys.argv[1:]).")]
 Steps = Annotated[int, Field(ge=1, le=MAX_STEPS, description="Stop the script after this many optimizer steps.")]
+# Ranks a probe may launch on one machine: each rank is a full copy of the script (its imports, its model); two
+# are enough for every cross-rank check (refs/catalogue/distributed.md), a few more cover a rank-count bug.
+MAX_NPROC = 8
+NprocPerNode = Annotated[int | None, Field(ge=1, le=MAX_NPROC, description="Launch the script through "
+                         "torch.distributed.run with this many ranks (gloo on CPU, loopback only), the probe in "
+                         "every rank, and compare the ranks; for scripts run with torchrun / DDP. 2 is enough.")]
 Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, description="Kill the script after this many seconds.")]
 ProbeMode = Annotated[
     Literal["overfit", "observe"],

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from traintriage.probe import launch
 from traintriage.report import Report
 
 # How often the parent polls the child for progress, exit, timeout and cancel (seconds).
@@ -124,7 +125,14 @@ def _tail(path: Path, n: int = TAIL_CHARS) -> str:
         return ""
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen, graceful: bool = False) -> None:
+    if graceful:  # torchrun: SIGTERM first, so the launcher ends its workers (they run in sessions of their own)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=launch.TERM_GRACE_S)
+        except (ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
+            pass
+        time.sleep(launch.TERM_GRACE_S)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -162,10 +170,13 @@ def run_child(
     cancel: threading.Event | None = None,
     extra: dict[str, Any] | None = None,
     max_memory: int | None = None,
+    nproc_per_node: int | None = None,
 ) -> dict[str, Any]:
     """Run the script under the harness; return the raw run: records, tails, status, seconds, sandbox.
 
-    max_memory: the child's memory cap in bytes (default MEMORY_FRACTION of RAM)."""
+    max_memory: the child's memory cap in bytes (default MEMORY_FRACTION of RAM). nproc_per_node: launch the
+    script through torch.distributed.run with that many ranks, the harness in each (probe/launch.py); the raw
+    run then also holds `rank_records` (one list per rank; `records` is rank 0's)."""
     script_p = Path(script).resolve()
     workdir = Path(cwd).resolve() if cwd else script_p.parent
     tmp = Path(tempfile.mkdtemp(prefix="traintriage-probe-"))
@@ -179,6 +190,8 @@ def run_child(
     cfg = {"script": str(script_p), "args": list(args), "mode": mode, "steps": int(steps),
            "evidence": str(evidence), "sandbox": str(sandbox), "probe_dir": str(tmp), "max_memory": max_memory,
            **(extra or {})}  # extra: e.g. the grads recording's keys
+    if nproc_per_node:
+        cfg["nproc"] = int(nproc_per_node)
     cfg_path = tmp / "config.json"
     cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
     env = dict(os.environ)
@@ -196,12 +209,13 @@ def run_child(
         # would be mirrored by the write sandbox and the bind would miss it.
         TMPDIR=str(child_tmp), TEMP=str(child_tmp), TMP=str(child_tmp),
     )
+    env.update(launch.rank_env(script_p, nproc_per_node, env))
     out_f = open(tmp / "stdout.txt", "wb")
     err_f = open(tmp / "stderr.txt", "wb")
     t0 = time.perf_counter()
     status = "exited"
     try:
-        harness = [sys.executable, "-m", "traintriage.probe.harness", str(cfg_path)]
+        harness = launch.command(str(cfg_path), nproc_per_node)
         if sys.platform.startswith("linux"):
             # by path and without site-packages: sandbox.py is stdlib-only, and importing the package (pydantic)
             # would add half a second to every probe
@@ -243,11 +257,11 @@ def run_child(
             if rc is not None:
                 break
             if cancel is not None and cancel.is_set():
-                _kill_group(proc)
+                _kill_group(proc, graceful=bool(nproc_per_node))
                 status = "cancelled"
                 break
             if time.perf_counter() - t0 > timeout:
-                _kill_group(proc)
+                _kill_group(proc, graceful=bool(nproc_per_node))
                 status = "timeout"
                 break
             time.sleep(POLL_S)
@@ -261,9 +275,12 @@ def run_child(
         err_f.close()
         records = read_records(evidence)
         info = _read_json(tmp / "sandbox.json") or {"layer": "python"}
+        ranks = [records] + [read_records(launch.rank_evidence(evidence, r)) for r in range(1, nproc_per_node or 0)]
         if status == "exited":
-            _honest_end(records, _read_json(tmp / "child-exit.json"), max_memory)
+            for rank_recs in ranks:
+                _honest_end(rank_recs, {} if nproc_per_node else _read_json(tmp / "child-exit.json"), max_memory)
         return {
+            "nproc": nproc_per_node or None, "rank_records": ranks if nproc_per_node else [],
             "status": status, "returncode": proc.returncode, "seconds": seconds, "sandbox": info,
             "records": records,
             "stdout_tail": _tail(tmp / "stdout.txt"), "stderr_tail": _tail(tmp / "stderr.txt"),
@@ -290,6 +307,7 @@ def probe_with_records(
     cancel: threading.Event | None = None,
     extra: dict[str, Any] | None = None,
     max_memory: int | None = None,
+    nproc_per_node: int | None = None,
 ) -> tuple[Report, list[dict[str, Any]]]:
     """run_probe, also returning the child's raw evidence records (for callers that switched extra hooks
     on through `extra`, e.g. triage reading the grads recording's `grads` records from the same run)."""
@@ -301,7 +319,8 @@ def probe_with_records(
     if not p.is_file():
         raise FileNotFoundError(f"no such script: {script}")
     raw = run_child(p, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
-                    on_progress=on_progress, cancel=cancel, extra=extra, max_memory=max_memory)
+                    on_progress=on_progress, cancel=cancel, extra=extra, max_memory=max_memory,
+                    nproc_per_node=nproc_per_node)
     report = build_report(build_evidence(raw), raw)
     report.notes.append(sandbox_note(raw["sandbox"]))
     report.notes += __import__("traintriage.probe.overrides", fromlist=["describe"]).describe(extra)
@@ -323,6 +342,7 @@ def run_probe(
     extra: dict[str, Any] | None = None,  # child config keys, e.g. overrides.child_config(lr_scale=0.1)
     only: Sequence[str] | None = None,
     skip: Sequence[str] | None = None,
+    nproc_per_node: int | None = None,
 ) -> Report:
     """Run an unmodified training script under instrumentation and name what keeps it from learning.
 
@@ -335,5 +355,6 @@ def run_probe(
 
     extra = {**(extra or {}), **checks_config(only, skip)}
     report, _records = probe_with_records(script, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
-                                          on_progress=on_progress, cancel=cancel, max_memory=max_memory, extra=extra)
+                                          on_progress=on_progress, cancel=cancel, max_memory=max_memory, extra=extra,
+                                          nproc_per_node=nproc_per_node)
     return report
