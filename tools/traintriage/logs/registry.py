@@ -39,8 +39,8 @@ def detect(path: Path) -> str:
     if path.is_dir():
         found = sorted({p.suffix or p.name for p in path.rglob("*") if p.is_file()})[:12]
         raise LogReadError(
-            f"{path}: no run logs found in this folder (looked for event files, *.wandb, mlruns, "
-            f"trainer_state.json, metrics.csv; found file types: {', '.join(found) or 'none'}). "
+            f"{path}: no run logs found in this folder (looked for traintriage_watch.jsonl, event files, *.wandb, "
+            f"mlruns, trainer_state.json, metrics.csv; found file types: {', '.join(found) or 'none'}). "
             "Pass a log file, or --format"
         )
     return "text"
@@ -82,8 +82,8 @@ def read_run(path: str | Path, format: str = "auto") -> Run:  # noqa: A002 - the
         run.metadata.setdefault("detected_format", fmt)
     if p.is_dir():
         read = watch[:1] or sources.files_read_by(fmt, p, run.metadata)
-        why = (f"a {{format}} log; {sources.WATCH_NAME} is read instead: it has every step's loss, LR and norms" if watch
-               else f"a {{format}} log; the folder was read as {fmt} (pass this file to read it instead)")
+        why = (f"a {{format}} log; {sources.WATCH_NAME} is read instead: it has every step's loss, LR and norms"
+               if watch else f"a {{format}} log; the folder was read as {fmt} (pass this file to read it instead)")
         run.files_read, run.files_skipped = sources.account(p, fmt, read, why)
     else:
         run.files_read = [str(p)]
