@@ -144,3 +144,19 @@ def test_one_target_is_no_padding_evidence():
     # the same share over 8x16 targets is padding counted by the loss
     assert [f.severity for f in padding_in_loss.detect({"loss_calls": [{**call, "target_shape": [8, 16]}]})] \
         == ["error"]
+
+
+@pytest.mark.slow
+def test_generator_loss_on_a_detached_fake_is_loss_detached():
+    """G's loss scores fake.detach(): G's optimizer steps and its parameters never get a gradient, while D's do.
+    The fix gets no loss-detached; an optimizer holding a copy of G (G trained, its optimizer's copy idle) is
+    params-not-in-optimizer, not loss-detached."""
+    script = SCRIPTS / "gan_detach.py"
+    rep = run_probe(script, steps=20, args=["--detach-g"])
+    assert rep.top_ids(1) == ["loss-detached"], [(f.id, f.severity) for f in rep.findings]
+    assert rep.findings[0].evidence["optimizer"] == 1 and rep.findings[0].evidence["n_params"] == 4
+    fixed = run_probe(script, steps=20)
+    assert "loss-detached" not in [f.id for f in fixed.findings]
+    copy = run_probe(script, steps=20, args=["--stale-copy"])
+    ids = [f.id for f in copy.findings if f.severity == "error"]
+    assert "loss-detached" not in ids and "params-not-in-optimizer" in ids, ids

@@ -150,6 +150,14 @@ def _bug(id_):
         recs = [{"kind": "specnorm", "layer": "0", "n": 0, "step": s, "estimate": 0.05, "sigma": 1.1, "ratio": 22.0,
                  "train_forwards": 0, "measured": s + 1} for s in range(3)]
         return e(records={"specnorm": recs})
+    if id_ == "attention-mask-inverted":
+        recs = [{"kind": "attnmask", "via": "nn.MultiheadAttention", "step": 0, "rows": 32, "keys": 16,
+                 "match": "inverted", "pad": 0, "side": "end", "allowed_frac": 0.4, "fully_masked_rows": 0}]
+        return e(records={"attnmask": recs})
+    if id_ == "attention-softmax-wrong-axis":
+        recs = [{"kind": "softmaxuse", "step": 0, "right": False, "dim": 2, "contracted": 3, "shape": [8, 4, 16, 16],
+                 "operand": 0, "sum_dev": 0.8}]
+        return e(records={"softmaxuse": recs})
     if id_ in DISTRIBUTED:  # two ranks' records (probe/ddp_record.py), merged as probe/ranks.py does
         return e(world_size=2, ranks=[{"rank": r, "by": DISTRIBUTED[id_](r)} for r in (0, 1)])
     raise KeyError(id_)
@@ -256,3 +264,16 @@ def test_pad_check_reads_padding_from_tokens():
     assert _pad_check(toks, tags, -100)["ignored_frac"] == 1.0
     # no padding: a fixed-length batch whose last column is arbitrary tokens
     assert _pad_check(torch.randint(1, 20, (8, 10)), tags, -100) is None
+
+
+@pytest.mark.parametrize(("id_", "phrase"), [
+    ("lr-too-low", r"by only 1e-05 % of their norm \(\|\|ΔW\|\|/\|\|W\|\| = 1e-07; healthy is about 0.1 %"),
+    ("lr-too-high", r"by 30 % of their norm \(\|\|ΔW\|\|/\|\|W\|\| = 0.3; healthy is about 0.1 %"),
+    ("dead-relu", r"^95 % of the 64 units of the ReLU at 'body.1' output 0"),
+])
+def test_messages_say_numbers_with_their_unit(id_, phrase):
+    """Issue 19: 'moved the weights by 1 of their norm' and '55% of the units of 3' left the reader to guess."""
+    import re
+
+    (f,) = [f for f in run_detectors(_bug(id_))[0] if f.id == id_]
+    assert re.search(phrase, f.message), f.message

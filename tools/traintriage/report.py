@@ -16,6 +16,18 @@ Source = Literal["probe", "lint", "logs", "grads", "crash", "triage"]
 
 _SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 
+# What each verdict means, said once (issue 19 item 5). README.md, SKILL.md and refs/triage.md quote these words,
+# the CLI prints them under the verdict, the MCP output schema carries them in the field's description;
+# tests/test_verdicts.py checks every place says the same. Exit codes: errors.exit_code_for (0, 1, else 4).
+VERDICT_MEANING: dict[str, str] = {
+    "healthy": "no finding at error severity and, when the one-batch overfit check ran, it passed",
+    "broken": "at least one finding at error severity: measured evidence that this run is wrong",
+    "inconclusive": "no finding at error severity, but the one-batch overfit failed with no check naming a "
+                    "cause, or there was nothing to judge",
+    "crashed": "the script raised an error before it could be judged; its traceback is in stderr_tail",
+    "timeout": "the script ran past the time limit before it could be judged",
+}
+
 
 class Finding(BaseModel):
     """A conclusion about a cause, with the evidence that supports it."""
@@ -74,6 +86,14 @@ CONSEQUENCES: dict[str, frozenset[str]] = {
     # computed against its outputs (a mean teacher's consistency target) has residuals and gradients that large.
     "spectral-norm-uninitialized": frozenset({"lr-too-high", "exploding-gradients", "module-gradient-outlier",
                                              "saturated-activations", "dead-relu", "non-finite-loss", "bad-init"}),
+    # refs/catalogue/structure.md#attention-mask-inverted: with only padding to attend to, the pooled position carries
+    # no information about the tokens, so the classifier falls back on the majority class; a row without padding
+    # has every key masked, and its softmax over all -inf is NaN.
+    "attention-mask-inverted": frozenset({"class-imbalance-collapse", "non-finite-loss"}),
+    # refs/catalogue/structure.md#attention-softmax-wrong-axis: a softmax over the queries turns a key masked with -inf
+    # for every query into a column of all -inf, whose softmax is NaN, and the NaN reaches the loss; short of NaN,
+    # each query's weights are no distribution and the model falls back on the majority class.
+    "attention-softmax-wrong-axis": frozenset({"non-finite-loss", "class-imbalance-collapse"}),
     # refs/catalogue/data.md#unnormalized-targets: the regression gradient is proportional to the residual, so
     # raw-unit targets make the first updates as large as the targets.
     "unnormalized-targets": frozenset({"lr-too-high", "exploding-gradients", "module-gradient-outlier",
@@ -123,7 +143,7 @@ class Report(BaseModel):
 
     tool: str = Field(description="triage | probe | lint | logs | grads")
     target: str = Field(description="The script or log path examined.")
-    verdict: Verdict = Field(description="healthy | broken | inconclusive | crashed | timeout")
+    verdict: Verdict = Field(description="; ".join(f"{k}: {v}" for k, v in VERDICT_MEANING.items()))
     findings: list[Finding] = Field(default_factory=list, description="Most important first.")
     symptoms: list[Symptom] = Field(default_factory=list)
     metrics: dict[str, Any] = Field(default_factory=dict, description="Compact, sampled per-step metrics.")

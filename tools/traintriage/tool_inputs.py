@@ -102,6 +102,10 @@ LogMetric = Annotated[
 ]
 Offset = Annotated[int, Field(ge=0, description="First point of the page, for `metric`.")]
 Limit = Annotated[int, Field(ge=1, le=5000, description="Points per page, for `metric`.")]
+SummaryPoints = Annotated[bool, Field(description="Add up to 50 evenly sampled points per metric to the summary "
+                        "(default: statistics only; pass `metric` to page through one series' points).")]
+Images = Annotated[bool, Field(description="Also return the figures (loss per step, norms, LR, per-module "
+                   "heatmaps; for logs, the curves) as PNG image blocks after the JSON.")]
 PlotMetrics = Annotated[list[str] | None, Field(description="Metric names to plot (default: the loss-like ones).")]
 
 # -- the prompt

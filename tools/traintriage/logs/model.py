@@ -39,6 +39,13 @@ class LineSkip(BaseModel):
     reason: str
 
 
+class FileSkip(BaseModel):
+    """A log file in a run folder that was not read, and why (logs/sources.py)."""
+
+    path: str = Field(description="The file or folder left out, relative to the folder given.")
+    why: str = Field(description="Why it was not read.")
+
+
 class Series(BaseModel):
     """One metric over steps. Values may be NaN or +-inf: they are data (a diverged run), not errors."""
 
@@ -62,6 +69,10 @@ class Run(BaseModel):
     skipped: list[str] = Field(default_factory=list, description="What was skipped or only partly read, and why.")
     skipped_lines: int = Field(default=0, description="How many lines / records were skipped as unreadable.")
     first_skip: LineSkip | None = Field(default=None, description="The first skipped line and why.")
+    files_read: list[str] = Field(default_factory=list, description="The files (or run folders) read, relative to "
+                                  "the folder given; the file itself when a file was given.")
+    files_skipped: list[FileSkip] = Field(default_factory=list, description="Log files in the folder not read, "
+                                          "and why (our own traintriage_watch.jsonl is preferred).")
 
     def by_role(self, role: str) -> list[Series]:
         return [s for s in self.series.values() if s.role == role]

@@ -105,6 +105,10 @@ class Check:
 
     id = ""
 
+    def child_install(self, core: Any) -> None:
+        """Once in the probe's child, before the script runs: patch a torch function only this check watches.
+        Not an event (never called elsewhere), so constructing a check in the parent patches nothing."""
+
     def root_forward(self, core: Any, module: Any) -> None:
         """A top-level forward (no model forward above it) of a module with parameters is about to run."""
 

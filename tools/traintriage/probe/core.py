@@ -220,6 +220,8 @@ class Recorder(OptimizerSteps):
             # a loss computed under no_grad, or over an empty batch (an empty validation split: the mean of
             # nothing is nan), can never be a training term of the loss that is backpropagated
             self.on_term(fn, out, source="loss")
+            if self.cfg.get("grads") and self.terms:  # grads: a constant target marks a real/fake half (GAN)
+                self.terms[-1]["target_const"] = _const_value(target)
         n = self.loss_calls.get(fn, 0)
         self.loss_calls[fn] = n + 1
         if n >= LOSS_CALLS_SAMPLED and not self.sampling:
@@ -363,3 +365,13 @@ class Recorder(OptimizerSteps):
                   n_backward=self.n_backward, sched_calls=self.sched_calls, sched_before_opt=self.sched_before_opt,
                   train_calls=self.train_calls, events=self.events, loss_calls=self.loss_calls, **extra)
 
+
+def _const_value(t: Any) -> float | None:
+    """The single value of a tensor whose elements are all equal (a GAN's `valid` / `fake` labels), else None."""
+    import torch
+
+    if not isinstance(t, torch.Tensor) or t.numel() == 0 or t.is_complex():
+        return None
+    flat = t.detach().reshape(-1)
+    v = flat[0]
+    return float(v) if bool((flat == v).all()) else None

@@ -317,9 +317,13 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
             # a ratio above the pass line is never called "passed": a slow but steady fall is "still falling"
             verdict_word = ("not passed yet (still falling steadily)" if of.get("slow") else "passed") \
                 if of["passed"] else "FAILED"
-            notes.append(f"overfit-one-batch {verdict_word}: loss {of['initial']:.4g} -> {of['final']:.4g} in "
-                         f"{of['steps']} steps (ratio {of['ratio'] if of['ratio'] is None else round(of['ratio'], 3)},"
-                         f" pass <= {OVERFIT_PASS_FRACTION}){chance}")
+            # without a pinned batch there was no one-batch overfit: a verdict word would contradict the verdict
+            label = "overfit-one-batch " + verdict_word if ev.get("pinned") else \
+                "loss as observed (no batch pinned, so no overfit verdict)"
+            ratio = of['ratio'] if of['ratio'] is None else round(of['ratio'], 3)
+            bar = f", pass <= {OVERFIT_PASS_FRACTION}" if ev.get("pinned") else ""
+            notes.append(f"{label}: loss {of['initial']:.4g} -> {of['final']:.4g} in "
+                         f"{of['steps']} steps (final/initial {ratio}{bar}){chance}")
     if (ev.get("manual") or {}).get("inside_step"):
         notes.append(f"the probe stopped inside {ev['manual']['inside_step']}.step(closure) after "
                      f"{ev['manual'].get('backward')} closure evaluations: a closure optimizer's evaluations are its "

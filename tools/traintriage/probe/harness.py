@@ -76,6 +76,11 @@ def install(rec: Recorder) -> None:
     backward.__wrapped__ = orig_backward  # type: ignore[attr-defined]
     torch.autograd.backward = backward
 
+    if rec.cfg.get("grads"):  # traintriage grads: name the loss's terms where the script makes them
+        from traintriage.probe import grads_record
+
+        grads_record.install(rec)
+
     # 4. class-level wrappers
     orig_opt_zero = optim.Optimizer.zero_grad
 
@@ -130,6 +135,7 @@ def install(rec: Recorder) -> None:
                 return out
 
             loss.__wrapped__ = fn  # type: ignore[attr-defined]
+            loss._traintriage_hook = True  # type: ignore[attr-defined]  # probe/term_trace.py calls fn
             loss.__name__ = name
             return loss
 
@@ -145,7 +151,11 @@ def install(rec: Recorder) -> None:
 
     DataLoader.__iter__ = dl_iter
 
-    # 7. keep the user's files untouched: writes go to the probe's folder (sandbox.py refuses the rest)
+    # 7. what single checks patch for themselves (e.g. stale-batch watches torch.stack)
+    for c in rec.checks:
+        c.child_install(rec)
+
+    # 8. keep the user's files untouched: writes go to the probe's folder (sandbox.py refuses the rest)
     from traintriage.probe.fs_redirect import redirect_writes
 
     redirect_writes(rec.sandbox)

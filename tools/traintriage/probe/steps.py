@@ -234,5 +234,17 @@ class OptimizerSteps:
                   orphan_numel=sum(p.numel() for p in orphans),
                   unused=[self.name(p) for p in unused][:20], n_unused=len(unused),
                   unused_numel=sum(p.numel() for p in unused),
-                  n_optimizers=len(self.opts), events=self.events)
+                  n_optimizers=len(self.opts), events=self.events, dead_opts=self._dead_optimizers())
+
+    def _dead_optimizers(self) -> list[dict[str, Any]]:
+        """Optimizers that stepped while none of their trainable parameters ever got a gradient (loss-detached
+        reads them when another optimizer's parameters did: that optimizer's loss does not reach its model)."""
+        out = []
+        for o in self.opts.values():
+            ps = [p for p in o.get("params", []) if p.requires_grad]
+            if ps and o["steps"] and not any(id(p) in self.ever_grad for p in ps):
+                opt = o["ref"]()
+                out.append({"index": o["index"], "cls": type(opt).__name__ if opt is not None else None,
+                            "steps": o["steps"], "n_params": len(ps), "numel": sum(p.numel() for p in ps)})
+        return out
 

@@ -54,6 +54,8 @@ REGISTRY = [
     "stale_batch",
     "class_imbalance_collapse",
     "spectral_norm_uninitialized",
+    "attention_mask_inverted",
+    "attention_softmax_wrong_axis",
     # distributed: compare the ranks of a torchrun probe (probe/ddp_record.py, probe/ranks.py)
     "replicas_out_of_sync",
     "grad_allreduce_not_averaged",

@@ -12,6 +12,13 @@ from traintriage.thresholds import REL_UPDATE_PEAK  # a blow-up step: value and 
 LOSS_SPIKE = 2.0
 
 
+def share(x: float) -> str:
+    """A fraction as a person reads it, with its unit: 1.0 -> '100 %', 0.55 -> '55 %', 2e-05 -> '0.002 %'
+    (a bare '1 of their norm' or '2e-05' leaves the reader to guess what it is a part of)."""
+    pct = 100.0 * x
+    return f"{pct:.0f} %" if abs(pct) >= 10 else f"{pct:.2g} %"
+
+
 def losses(ev: dict[str, Any]) -> list[float]:
     return [x for x in ev.get("losses", []) if isinstance(x, (int, float)) and math.isfinite(x)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traintriage.probe.detectors._common import finding, group_rel_updates, median
+from traintriage.probe.detectors._common import finding, group_rel_updates, median, share
 
 # REL_UPDATE_LOW (error) and REL_UPDATE_LOW_WARN (warning), only judged with a loss that did not fall; the
 # values and their why are in traintriage/thresholds.py, shared with the log detectors and the handbook.
@@ -37,7 +37,8 @@ def detect(ev: dict[str, Any]) -> list:
     # a game's loss (overfit not applicable: a GAN's) holds by design: "the loss did not fall" is no evidence
     sev = "error" if top < REL_UPDATE_LOW and not (ev.get("overfit") or {}).get("not_applicable") else "warning"
     return [finding("lr-too-low", sev, conf,
-                    f"Each step changes the weights by only {top:.2g} of their norm (a healthy ratio is ~1e-3) "
+                    f"Each step changes the weights by only {share(top)} of their norm (||ΔW||/||W|| = {top:.2g}; "
+                    f"healthy is about 0.1 %, 1e-3) "
                     f"and the loss kept {ratio:.0%} of its starting value: raise the learning rate (an LR range "
                     "test finds the band).",
                     median_rel_update=top, guideline=REL_UPDATE_GUIDELINE, lr=lrs, loss_ratio=ratio)]
