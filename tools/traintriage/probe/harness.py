@@ -96,6 +96,17 @@ def install(rec: Recorder) -> None:
         return orig_mod_zero(self, set_to_none)
 
     nn.Module.zero_grad = mod_zero_grad
+    # GradScaler.unscale_ rewrites the gradients without bumping their version counters: the step's gradient
+    # norm must be measured again after it (core.Recorder.grads_unchanged)
+    from torch.amp import grad_scaler
+
+    orig_unscale = grad_scaler.GradScaler.unscale_
+
+    def unscale_(self: Any, optimizer: Any) -> Any:
+        rec.grads_touched = True
+        return orig_unscale(self, optimizer)
+
+    grad_scaler.GradScaler.unscale_ = unscale_
     orig_train = nn.Module.train
 
     def train(self: Any, mode: bool = True) -> Any:
