@@ -151,3 +151,15 @@ def test_plain_run_offsets_the_scripts_seed(tmp_path: Path):
     s.write_text("import torch\ntorch.manual_seed(0)\nprint(f'final loss {torch.rand(1).item():.6f}')\n")
     a, b, a2 = (run_plain(s, seed_offset=k) for k in (0, 1, 0))
     assert a.metric.value == a2.metric.value != b.metric.value
+
+
+@pytest.mark.slow
+def test_hosts_are_not_triaged_when_the_eval_gate_does_it(tmp_path: Path):
+    """CI's mutant gate (--no-host-triage): the host's seed runs still measure the noise, no triage of it."""
+    from traintriage.mutate.matrix import run_host
+
+    s = tmp_path / "train.py"
+    s.write_text("import torch\ntorch.manual_seed(0)\nprint(f'final loss {torch.rand(1).item():.6f}')\n")
+    row, cells = run_host(s, [], triage_host=False)
+    assert row.usable and len(row.seeds) == 3 and len(set(row.seeds)) == 3
+    assert row.verdict is None and row.false_alarms == [] and cells == []
