@@ -160,3 +160,16 @@ def test_generator_loss_on_a_detached_fake_is_loss_detached():
     copy = run_probe(script, steps=20, args=["--stale-copy"])
     ids = [f.id for f in copy.findings if f.severity == "error"]
     assert "loss-detached" not in ids and "params-not-in-optimizer" in ids, ids
+
+
+@pytest.mark.slow
+def test_a_step_before_backward_whose_gradients_are_wiped_is_step_order_not_nan():
+    """D steps before its backward and zero_grad(set_to_none) wipes the gradient before the next step: every D
+    step finds no gradient and no loss. A step with no backward has no loss to read, which is not a NaN loss;
+    the fixed order gets neither finding."""
+    script = SCRIPTS / "gan_detach.py"
+    rep = run_probe(script, steps=20, args=["--step-first"])
+    errors = [f.id for f in rep.findings if f.severity == "error"]
+    assert rep.top_ids(1) == ["step-order"] and "non-finite-loss" not in errors, errors
+    fixed = run_probe(script, steps=20)
+    assert not {"step-order", "non-finite-loss"} & {f.id for f in fixed.findings}
