@@ -163,3 +163,18 @@ def test_hosts_are_not_triaged_when_the_eval_gate_does_it(tmp_path: Path):
     row, cells = run_host(s, [], triage_host=False)
     assert row.usable and len(row.seeds) == 3 and len(set(row.seeds)) == 3
     assert row.verdict is None and row.false_alarms == [] and cells == []
+
+
+def test_ci_sample_names_every_operator_on_a_host_it_applies_to():
+    """evals/mutants_sample.txt (CI's mutant gate): every operator at least once, each on an existing host whose
+    source the operator changes (a pair that plants nothing would be scored as not applicable, silently)."""
+    from traintriage.mutate.matrix import host_scripts
+
+    root = Path(__file__).resolve().parent.parent / "evals"
+    hosts = {f"{h.parent.name}/{h.name}": h for h in host_scripts([root / "real", root / "cases"])}
+    lines = (root / "mutants_sample.txt").read_text(encoding="utf-8").splitlines()
+    pairs = [ln.split()[:2] for ln in lines if ln.strip() and not ln.startswith("#")]
+    assert {op for _, op in pairs} == {o.NAME for o in OPERATORS}
+    for host, op in pairs:
+        assert host in hosts, host
+        assert mutate_source(hosts[host].read_text(encoding="utf-8"), by_id(op)) is not None, (host, op)
