@@ -43,6 +43,13 @@ def test_root_cause_moves_ahead_of_its_consequences():
     assert [f.id for f in sort_findings(out)] == [f.id for f in out]  # idempotent
 
 
+def test_a_layer_left_out_of_the_optimizer_is_named_before_its_gradient_outlier():
+    # the optimizer-misses-last-layer mutant of a seq2seq LSTM: the left-out fc_out then holds the gradient
+    out = sort_findings([_f("module-gradient-outlier", conf=0.75), _f("params-not-in-optimizer", conf=0.7)])
+    assert [f.id for f in out] == ["params-not-in-optimizer", "module-gradient-outlier"]
+    assert out[1].evidence["consequence_of"] == "params-not-in-optimizer"
+
+
 def test_weaker_root_cause_does_not_jump_a_more_severe_finding():
     out = sort_findings([_f("lr-too-high"), _f("unnormalized-inputs", sev="warning", conf=0.5)])
     assert [f.id for f in out] == ["lr-too-high", "unnormalized-inputs"]

@@ -95,6 +95,17 @@ def test_tool_error_is_a_miss_and_listed():
     assert sb.errors == ["c/train.py: RuntimeError: boom"]
 
 
+def test_a_healthy_script_the_probe_crashed_fails_the_unclean_gate():
+    """The real-code gate (.ci/run) fails on a healthy script that crashed under the probe, findings or not."""
+    healthy = case((), "healthy", True)
+    crashed = evals.score(healthy, "train.py", "healthy", rep(verdict="crashed"), 1.0)
+    clean = evals.score(healthy, "train.py", "healthy", rep(verdict="healthy"), 1.0)
+    assert crashed.false_alarms == []  # no error finding: the false-alarm count alone would let it pass
+    assert evals.summarize([crashed, clean]).failures(max_false_alarms=0, max_unclean=0) == [
+        "not scored cleanly 1 > 0"]
+    assert evals.summarize([clean]).failures(max_false_alarms=0, max_unclean=0) == []
+
+
 def test_false_alarms_are_error_findings_on_clean_scripts():
     fixed = evals.score(case(), "fixed.py", "fixed", rep(f("lr-too-high"), f("dead-relu", "warning")), 1.0)
     healthy = evals.score(case((), "healthy", True), "train.py", "healthy", rep(verdict="healthy"), 1.0)

@@ -1,4 +1,4 @@
-"""A small GAN on a 2-D circle (issue 12: a generator step whose loss scores fake.detach())."""
+"""A small GAN on a 2-D circle (issue 12: a generator step whose loss scores fake.detach(); D stepped first)."""
 import copy
 import sys
 
@@ -7,6 +7,7 @@ import torch.nn as nn
 
 bug = "--detach-g" in sys.argv    # the generator's loss scores fake.detach(): no gradient reaches G
 stale_copy = "--stale-copy" in sys.argv  # a different bug: G's optimizer holds a copy of G, not G
+step_first = "--step-first" in sys.argv  # D steps before its backward; the next zero_grad wipes what it computed
 torch.manual_seed(0)
 Z, D_IN = 8, 2
 
@@ -26,8 +27,11 @@ for _ in range(200):
     fake = G(torch.randn(64, Z))
     d_loss = bce(D(real), torch.ones(64, 1)) + bce(D(fake.detach()), torch.zeros(64, 1))
     opt_d.zero_grad()
+    if step_first:
+        opt_d.step()
     d_loss.backward()
-    opt_d.step()
+    if not step_first:
+        opt_d.step()
     g_loss = bce(D(fake.detach() if bug else fake), torch.ones(64, 1))
     opt_g.zero_grad()
     g_loss.backward()

@@ -242,9 +242,12 @@ class Scoreboard(BaseModel):
     rows: list[Row] = Field(default_factory=list)
 
     def failures(self, min_top1: float | None = None, min_top3: float | None = None,
-                 max_false_alarms: int | None = None) -> list[str]:
-        """Which thresholds this scoreboard misses (empty: all met)."""
+                 max_false_alarms: int | None = None, max_unclean: int | None = None) -> list[str]:
+        """Which thresholds this scoreboard misses (empty: all met). `max_unclean`: scripts not scored cleanly
+        (the probe crashed or timed out, or the tool raised: on a healthy script, the probe broke it)."""
         out = []
+        if max_unclean is not None and len(self.errors) > max_unclean:
+            out.append(f"not scored cleanly {len(self.errors)} > {max_unclean}")
         if min_top1 is not None and self.top1 < min_top1:
             out.append(f"top-1 {self.top1:.3f} < {min_top1}")
         if min_top3 is not None and self.top3 < min_top3:

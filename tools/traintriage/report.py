@@ -103,6 +103,11 @@ CONSEQUENCES: dict[str, frozenset[str]] = {
     # (Wu & He, "Group Normalization", 2018, Fig. 1: BN's error climbs as the batch shrinks); the loss spikes that
     # follow read as lr-too-high.
     "frozen-bn-stats-drift": frozenset({"lr-too-high"}),
+    # refs/catalogue/wiring.md#params-not-in-optimizer: a layer no optimizer holds stays at its initial weights, so
+    # the loss keeps pulling on it as hard as at step 0 while the trained modules' gradients shrink: it ends up
+    # holding most of the gradient norm (measured on the optimizer-misses-last-layer mutant of a seq2seq LSTM:
+    # decoder.fc_out 140x the median module, issue 12's matrix).
+    "params-not-in-optimizer": frozenset({"module-gradient-outlier"}),
 }
 
 
