@@ -56,6 +56,7 @@ REGISTRY = [
     "spectral_norm_uninitialized",
     "attention_mask_inverted",
     "attention_softmax_wrong_axis",
+    "positional_encoding_unused",
 ]
 
 
