@@ -19,6 +19,7 @@ from traintriage.lint.rules import (
     decay_norm_bias,
     double_softmax,
     eval_mode,
+    heads_view_no_transpose,
     eval_never_called,
     frozen_after_optimizer,
     grad_accum,
@@ -45,6 +46,7 @@ __all__ = ["RULES", "LintError", "lint_file", "lint_source", "merge", "rule_ids"
 # The registry: one line per rule module.
 RULES: list[ModuleType] = [
     double_softmax,  # softmax -> CrossEntropyLoss
+    heads_view_no_transpose,  # q.view(B, T, H, d) into attention without transpose
     sigmoid_bce,  # sigmoid -> BCEWithLogitsLoss
     nll_input,  # NLLLoss on probabilities / logits
     zero_grad_between,  # backward, zero_grad, step
