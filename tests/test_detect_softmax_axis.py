@@ -61,3 +61,18 @@ def test_softmax_axis_against_the_contracted_axis(tmp_path, name, right):
         if not right:
             assert recs[0]["dim"] == 1 and recs[0]["contracted"] == 2 and recs[0]["sum_dev"] > 0.05
     assert ("attention-softmax-wrong-axis" in ids) == (right is False)
+
+
+@pytest.mark.slow
+def test_a_forward_that_raises_does_not_leave_the_watch_on(tmp_path):
+    body = BODIES["queries"] + "\n        if not hasattr(self, 'tried'):\n            self.tried = 1\n" \
+        "            raise ValueError('first forward fails')"
+    src = HEAD.format(body=body).replace("for step in range(4):\n    loss",
+                                         "try:\n    model(x)\nexcept ValueError:\n    pass\nfor step in range(4):\n    loss")
+    from traintriage.probe.runner import probe_with_records
+
+    s = tmp_path / "train.py"
+    s.write_text(textwrap.dedent(src))
+    rep, records = probe_with_records(s, mode="observe", steps=3, timeout=120)
+    assert not [r for r in records if r.get("kind") == "harness-error"]
+    assert rep.verdict != "crashed" and "attention-softmax-wrong-axis" in {f.id for f in rep.findings}

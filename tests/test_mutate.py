@@ -88,7 +88,8 @@ PLANTED = {
     "bad-init-std1": lambda m: "torch.nn.init.normal_(_tt_p, std=1.0)" in m,
     "adamw-to-adam": lambda m: "torch.optim.Adam(model.parameters()" in m,
 }
-NOT_ON_HOST = {"sigmoid-into-bce-logits", "raw-targets", "unshift-targets"}  # HOST has no such pattern
+NOT_ON_HOST = {"sigmoid-into-bce-logits", "raw-targets", "unshift-targets",  # HOST has no such pattern
+               "invert-padding-mask", "softmax-over-queries", "drop-positional-add", "heads-no-transpose"}
 
 
 def _flat(src: str) -> str:

@@ -158,6 +158,10 @@ def _bug(id_):
         recs = [{"kind": "softmaxuse", "step": 0, "right": False, "dim": 2, "contracted": 3, "shape": [8, 4, 16, 16],
                  "operand": 0, "sum_dev": 0.8}]
         return e(records={"softmaxuse": recs})
+    if id_ == "positional-encoding-unused":
+        recs = [{"kind": "posblind", "step": 0, "dead": ["pos"], "seq_len": 12, "per_token": False,
+                 "rel_diff": 3e-7, "blind": True}]
+        return e(records={"posblind": recs})
     if id_ in DISTRIBUTED:  # two ranks' records (probe/ddp_record.py), merged as probe/ranks.py does
         return e(world_size=2, ranks=[{"rank": r, "by": DISTRIBUTED[id_](r)} for r in (0, 1)])
     raise KeyError(id_)

@@ -22,6 +22,7 @@ from traintriage.lint.rules import (
     eval_never_called,
     frozen_after_optimizer,
     grad_accum,
+    heads_view_no_transpose,
     loss_reduce_order,
     loss_rewrapped,
     missing_zero_grad,
@@ -45,6 +46,7 @@ __all__ = ["RULES", "LintError", "lint_file", "lint_source", "merge", "rule_ids"
 # The registry: one line per rule module.
 RULES: list[ModuleType] = [
     double_softmax,  # softmax -> CrossEntropyLoss
+    heads_view_no_transpose,  # q.view(B, T, H, d) into attention without transpose
     sigmoid_bce,  # sigmoid -> BCEWithLogitsLoss
     nll_input,  # NLLLoss on probabilities / logits
     zero_grad_between,  # backward, zero_grad, step

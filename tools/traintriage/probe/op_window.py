@@ -31,8 +31,10 @@ class OpWindow(Check):
         self.errors = 0
 
     def root_forward(self, core: Any, module: Any) -> None:
-        if self.mode is not None or self.watched >= WINDOW_FORWARDS or core.n_steps >= WINDOW_STEPS:
-            return
+        if self.mode is not None:  # the last watched forward raised (the script caught it): stop watching it
+            self._close(core)
+        if self.watched >= WINDOW_FORWARDS or core.n_steps >= WINDOW_STEPS or type(module).__name__ == "OptimizedModule":
+            return  # a torch.compile'd model is left alone: a mode would change what dynamo traces
         try:
             from torch.overrides import TorchFunctionMode
 
@@ -54,9 +56,12 @@ class OpWindow(Check):
 
     def forward(self, core: Any, module: Any, args: Any, out: Any) -> None:
         if self.mode is not None and core.depth == 0:  # the top-level forward returned
-            mode, self.mode = self.mode, None
-            mode.__exit__(None, None, None)
-            self.window_done(core)
+            self._close(core)
+
+    def _close(self, core: Any) -> None:
+        mode, self.mode = self.mode, None
+        mode.__exit__(None, None, None)
+        self.window_done(core)
 
     def _see(self, core: Any, func: Any, args: Any, kwargs: dict[str, Any], out: Any) -> None:
         name = getattr(func, "__name__", "")

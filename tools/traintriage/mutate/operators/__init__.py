@@ -17,8 +17,11 @@ from traintriage.mutate.operators import (
     ce_to_nll,
     count_padding,
     drop_accum_scaling,
+    drop_positional_add,
     drop_train_after_eval,
     drop_zero_grad,
+    heads_no_transpose,
+    invert_padding_mask,
     lr_too_high,
     lr_too_low,
     optimizer_misses_last_layer,
@@ -28,6 +31,7 @@ from traintriage.mutate.operators import (
     scheduler_per_batch,
     sigmoid_into_bce_logits,
     softmax_into_ce,
+    softmax_over_queries,
     stale_batch,
     step_before_backward,
     train_to_eval,
@@ -65,6 +69,10 @@ OPERATORS: list[ModuleType] = [
     bad_init_std1,
     adam_coupled_decay,
     unshift_targets,
+    invert_padding_mask,
+    softmax_over_queries,
+    drop_positional_add,
+    heads_no_transpose,
 ]
 
 

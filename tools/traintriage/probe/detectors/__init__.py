@@ -56,6 +56,7 @@ REGISTRY = [
     "spectral_norm_uninitialized",
     "attention_mask_inverted",
     "attention_softmax_wrong_axis",
+    "positional_encoding_unused",
     # distributed: compare the ranks of a torchrun probe (probe/ddp_record.py, probe/ranks.py)
     "replicas_out_of_sync",
     "grad_allreduce_not_averaged",

@@ -1,0 +1,52 @@
+"""The structure-fault mutation operators plant their bug in the eval cases' fixed scripts (the hosts) as the broken
+scripts have it, and leave right look-alikes alone."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from traintriage.mutate import by_id, mutate_source
+
+CASES = Path(__file__).resolve().parent.parent / "evals" / "cases"
+
+
+def _host(case: str, script: str = "fixed.py") -> str:
+    return (CASES / case / script).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("op", "case", "planted"), [
+    ("invert-padding-mask", "attention-mask-inverted-encoder-cls", "pad_mask = tokens != PAD"),
+    ("softmax-over-queries", "attention-softmax-wrong-axis-masked", "torch.softmax(scores, dim=-2)"),
+    ("drop-positional-add", "positional-encoding-unused-order-task", "_tt_pe = self.pos(h)"),
+    ("heads-no-transpose", "heads-split-without-transpose-cls", "t.reshape(B, H, T, D // H)"),
+])
+def test_operator_plants_the_broken_cases_bug(op, case, planted):
+    mutant = mutate_source(_host(case), by_id(op))
+    assert mutant is not None and planted in mutant, mutant
+    ast.parse(mutant)
+
+
+@pytest.mark.parametrize(("op", "case"), [
+    ("invert-padding-mask", "healthy-set-transformer-counts"),  # no padding mask
+    ("softmax-over-queries", "healthy-sdpa-padding-mask"),  # library attention, no hand-written scores
+    ("drop-positional-add", "healthy-set-transformer-counts"),  # no positions at all
+    ("heads-no-transpose", "healthy-set-transformer-counts"),  # nn.TransformerEncoder splits its own heads
+])
+def test_operator_skips_hosts_without_its_pattern(op, case):
+    assert mutate_source(_host(case, "train.py"), by_id(op)) is None
+
+
+def test_padding_mask_flipped_where_it_is_passed():
+    src = "h = enc(x, src_key_padding_mask=tokens.eq(PAD) | (tokens == SEP))\n"
+    assert "tokens != SEP" in mutate_source(src, by_id("invert-padding-mask"))
+    sdpa = "a = F.scaled_dot_product_attention(q, k, v, attn_mask=(tok != PAD)[:, None, None, :])\n"
+    assert "(tok == PAD)" in mutate_source(sdpa, by_id("invert-padding-mask"))
+
+
+def test_positional_add_dropped_in_the_plain_form():
+    src = "def f(self, tok):\n    h = self.emb(tok)\n    h = h + self.pos_emb(torch.arange(T))\n    return self.enc(h)\n"
+    m = mutate_source(src, by_id("drop-positional-add"))
+    assert "_tt_pe = h + self.pos_emb" in m and "return self.enc(h)" in m
+    assert mutate_source("h = self.enc(h)\nout = head(h + bias)\n", by_id("drop-positional-add")) is None
