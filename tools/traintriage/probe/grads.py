@@ -315,6 +315,8 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
             slopes = [x["term"].dloss_dterm for _, x in rows]
             weighted = (not disconnected and not trs and len(rows) > 1 and None not in slopes
                         and max(slopes) - min(slopes) <= 1e-6 * max(abs(v) for v in slopes))
+            if weighted and not (ablation and name in (ablation.get("term"), ablation.get("metric"))):
+                continue  # a small constant weight is the author's choice; it matters only for the metric asked about
             if weighted:
                 # the slope is the same at every step: a constant weight the author chose (a small regularizer),
                 # not an operating point where the loss stopped reacting; it is why *this* term will not move
@@ -395,6 +397,8 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
             ev.update(loss_start=both[0] if both else None, loss_end=both[-1] if both else None,
                       loss_stuck=loss_stuck, tradeoff=tradeoff)
             fault = (stuck or other_stuck) and (loss_stuck or not tradeoff)
+            if tradeoff and not loss_stuck:
+                continue  # a trade-off the loss descends through: the rough-map table still shows the cosine
             findings.append(Finding(
                 id="competing-losses", severity="error" if fault else "warning",
                 confidence=min(0.9, 0.5 + 0.4 * -min(c for c in cos if c is not None)), source="grads",
