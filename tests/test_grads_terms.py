@@ -112,3 +112,17 @@ def test_dcgan_discriminator_halves_are_not_competing_losses() -> None:
 
     rep = triage_script(ROOT / "evals" / "real" / "pytorchgan-dcgan" / "train.py", steps=40, timeout=300)
     assert "competing-losses" not in {f.id for f in rep.findings}, [(f.id, f.message) for f in rep.findings]
+
+
+@pytest.mark.slow
+def test_contrastive_term_added_without_gradient_is_named() -> None:
+    """`ce + 0.5 * nce` with the views embedded under no_grad: the graph has no node for the term, the tracer
+    saw the no-gradient scalar enter the addition; the fix (views with grad) makes it a real term."""
+    case = CASES / "metric-loss-saturated-detached-contrastive"
+    rep = grads_script(case / "train.py", steps=6, timeout=120)
+    det = [f for f in rep.findings if f.id == "loss-saturated" and f.evidence.get("disconnected")]
+    assert det and det[0].severity == "error" and det[0].evidence["expr"] == "0.5 * nce", rep.findings
+    assert det[0].evidence["where"] == "train.py:21"
+    fixed = grads_script(case / "fixed.py", steps=6, timeout=120)
+    assert not fixed.metrics["detached_terms"] and not fixed.findings, fixed.findings
+    assert "0.5 * nce" in {t["name"] for t in fixed.metrics["terms_found"]}
