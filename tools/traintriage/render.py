@@ -69,7 +69,10 @@ def format_grads(rep: Report) -> str:
         lines.append(f"  outer transform {tr['op']} `{tr['expr']}`" + (f" ({tr['where']})" if tr.get("where") else "")
                      + f" over {over}: d {tr['op']}/d inner {_fmt(tr.get('slope'))}"
                      + (f" at inner value {_fmt(tr['inner_value'])}" if tr.get("inner_value") is not None else ""))
-    if label or m.get("transforms"):
+    for d in m.get("detached_terms") or []:
+        lines.append(f"  detached term `{d['expr']}` ({d['where']}): added to the loss with no gradient "
+                     f"(value {_fmt(d['value'])})")
+    if label or m.get("transforms") or m.get("detached_terms"):
         lines.append("")
     for d in m.get("decomposition", []):
         lines.append(f"step {d['step']}: loss {_fmt(d['loss'])}  ||grad|| {_fmt(d['whole_norm'])}  "

@@ -55,7 +55,8 @@ Query = Annotated[
 Ablate = Annotated[
     str | None,
     Field(description="A loss term to switch off in a second run (question 3 of the rough map: does the metric "
-          "reach the same value without it?). Term names are in the first run's report."),
+          "reach the same value without it?). A term's name, its id (t1, t2, ...) or its expression text, as the "
+          "first run's report lists them (terms are found in the loss's autograd graph; no marker needed)."),
 ]
 GradsMetric = Annotated[
     str | None, Field(description="The term or metric to compare between the two runs (default: the ablated term).")

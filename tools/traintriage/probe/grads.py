@@ -315,6 +315,8 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
             slopes = [x["term"].dloss_dterm for _, x in rows]
             weighted = (not disconnected and not trs and len(rows) > 1 and None not in slopes
                         and max(slopes) - min(slopes) <= 1e-6 * max(abs(v) for v in slopes))
+            if weighted and not (ablation and name in (ablation.get("term"), ablation.get("metric"))):
+                continue  # a small constant weight is the author's choice; it matters only for the metric asked about
             if weighted:
                 # the slope is the same at every step: a constant weight the author chose (a small regularizer),
                 # not an operating point where the loss stopped reacting; it is why *this* term will not move
@@ -395,6 +397,8 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
             ev.update(loss_start=both[0] if both else None, loss_end=both[-1] if both else None,
                       loss_stuck=loss_stuck, tradeoff=tradeoff)
             fault = (stuck or other_stuck) and (loss_stuck or not tradeoff)
+            if tradeoff and not loss_stuck:
+                continue  # a trade-off the loss descends through: the rough-map table still shows the cosine
             findings.append(Finding(
                 id="competing-losses", severity="error" if fault else "warning",
                 confidence=min(0.9, 0.5 + 0.4 * -min(c for c in cos if c is not None)), source="grads",
@@ -406,7 +410,27 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
                          + ": their sum cancels the push. Balance their gradient norms or project out the "
                          "conflict (PCGrad)."),
                 evidence=ev))
-    return findings
+    return findings + _detached_findings(grecs)
+
+
+def _detached_findings(grecs: list[dict[str, Any]]) -> list[Finding]:
+    """A scalar added to the loss with no gradient (the tracer saw it enter an addition): a term that no
+    parameter can move, whatever its weight. The rough map's first row, d(loss)/d(term) undefined."""
+    from traintriage.gradients import ROWS
+
+    seen: dict[str, dict[str, Any]] = {}
+    for r in grecs:
+        for d in r.get("detached") or []:
+            seen.setdefault(d["expr"], {**d, "steps": []})["steps"].append(r["step"])
+    return [Finding(
+        id="loss-saturated", severity="error", confidence=0.85, source="grads",
+        message=(f"the term `{e}` ({d['where']}) is added to the loss without a gradient (value {_fmt(d['value'])}): "
+                 "it was computed from tensors that do not require grad (under torch.no_grad(), .detach(), "
+                 ".item() or numpy), so d(loss)/d(term) does not exist and no parameter can move it. Compute it "
+                 "with grad enabled."),
+        evidence={"term": e, "expr": e, "where": d["where"], "value": d["value"], "disconnected": True,
+                  "sampled_steps": d["steps"], "rough_map_row": "d(loss)/d(term) ~0 | any | any -> "
+                  + ROWS["loss-saturated"]}) for e, d in seen.items()]
 
 
 def grads_script(
@@ -515,6 +539,7 @@ def grads_script(
         "rough_map": _rough_map_table(records, ablation),
         "terms_found": [{k: v for k, v in t.items() if k != "watch"} for t in terms_found(records)],
         "transforms": (grecs[-1].get("transforms") or []) if grecs else [],
+        "detached_terms": (grecs[-1].get("detached") or []) if grecs else [],
         "loss": base.metrics.get("loss"),
     }
     if ablation:

@@ -148,7 +148,7 @@ def _decompose_step(rec: Any, g: dict[str, Any], step: int, loss: Any, start: in
         sources[key] = "expr"
     if not terms:
         rec.emit("grads", step=step, terms=[], skipped=skipped, loss=float(loss.detach()),
-                 transforms=found.transforms, unnamed=found.unnamed)
+                 transforms=found.transforms, unnamed=found.unnamed, detached=found.detached)
         return
     rec._refresh_tracked()
     named = [(rec.name(p), p) for p in rec.tracked if p.requires_grad]
@@ -166,7 +166,7 @@ def _decompose_step(rec: Any, g: dict[str, Any], step: int, loss: Any, start: in
         "step": step, "loss": float(loss.detach()), "decomposition": dec.model_dump(mode="json"),
         "sources": sources, "connected": connected, "skipped": skipped, "targets": targets,
         "exprs": found.exprs, "partition": found.partition, "transforms": found.transforms,
-        "unnamed": found.unnamed, "complete": found.complete, "watch": found.watch,
+        "unnamed": found.unnamed, "complete": found.complete, "watch": found.watch, "detached": found.detached,
     }
     tracer = st.get("tracer")
     if tracer is not None and found.watch:

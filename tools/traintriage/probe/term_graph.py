@@ -54,6 +54,7 @@ class Split:
     parts: list[Part]
     transforms: list[Transform]
     complete: bool  # False when the walk gave up (too many terms): the parts are not the whole loss
+    adds: list[Any] = field(default_factory=list)  # the additive nodes walked (their constant operands: term_names)
 
 
 def split_loss(loss: Any, same_expr: Any = None) -> Split:
@@ -80,6 +81,7 @@ def _walk(node: Any, nr: int, top: Any, under: list[int], out: Split, seen: set[
     kids = _children(node)
     if kind in ADDITIVE and kids and id(node) not in seen:
         seen.add(id(node))  # a node reached twice (x + x) is one term counted twice: stop there
+        out.adds.append(node)
         for c, i in kids:
             _walk(c, i, None, under, out, seen, same)
         return

@@ -21,6 +21,7 @@ class Found:
     exprs: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"expr", "where", "id"}
     transforms: list[dict[str, Any]] = field(default_factory=list)
     watch: list[dict[str, Any]] = field(default_factory=list)  # for the tracer: value and ablation positions
+    detached: list[dict[str, Any]] = field(default_factory=list)  # scalars added with no gradient: {"expr", ...}
     unnamed: int = 0  # additive terms with no tensor to measure (made inside a module's forward)
     complete: bool = True
 
@@ -78,6 +79,9 @@ def discover_terms(loss: Any, captured: dict[str, Any], tracer: Any) -> Found:
         out.exprs[key] = {"expr": text, "where": top[1].where() if top else None,
                           "id": f"t{len(out.partition)}"}
         keys_of_part.append(key)
+    for node in sp.adds:
+        for tensor, pos in tracer.constants.get(node, []):
+            out.detached.append({"expr": expr_text(pos), "where": pos.where(), "value": float(tensor)})
     for i, tr in enumerate(sp.transforms):
         named = ops.get(tr.top) or ops.get(tr.node)
         inner = ops.get(tr.inner[0])

@@ -28,6 +28,10 @@ _LIB_DIRS = (os.path.join(_TORCH_DIR, "torch") + os.sep,
              os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
 # Frames walked up from the op to find the user's line; a deeper helper stack is not a loss expression.
 MAX_FRAMES = 12
+# Python-level names of the torch calls that add or subtract: a scalar with no gradient among their operands is a
+# term added to the loss as a constant (computed under no_grad, from detached tensors).
+ADDING = frozenset({"__add__", "__radd__", "__iadd__", "add", "add_", "__sub__", "__rsub__", "__isub__", "sub",
+                    "sub_"})
 # Longest expression text kept as a term's name (a multi-line expression is cut, its position stays exact).
 MAX_EXPR_CHARS = 80
 
@@ -91,6 +95,8 @@ class TermTracer(TorchFunctionMode):
         self.rec = rec
         self.ops: dict[Any, tuple[Any, Pos, int]] = {}  # grad_fn -> (tensor, position, occurrence in window)
         self.count: dict[Pos, int] = {}
+        self.scalars: dict[int, tuple[Any, Pos]] = {}  # id -> (0-dim tensor computed from data, no gradient)
+        self.constants: dict[Any, list[tuple[Any, Pos]]] = {}  # add/sub grad_fn -> its no-gradient scalars
         self.watch: list[dict[str, Any]] = []
         self.ablate = ablate
         self.ablated = False
@@ -106,6 +112,8 @@ class TermTracer(TorchFunctionMode):
         """A backward ran: the tensors of this loss are no longer needed."""
         self.ops = {}
         self.count = {}
+        self.scalars = {}
+        self.constants = {}
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         if getattr(func, "_traintriage_hook", False):
@@ -113,8 +121,19 @@ class TermTracer(TorchFunctionMode):
             # wrapper (harness.py): the user's call already went through it once, so call what it wraps
             func = func.__wrapped__
         out = func(*args, **(kwargs or {}))
-        if self.rec.depth or getattr(out, "grad_fn", None) is None:
+        if self.rec.depth:
             return out
+        if getattr(out, "grad_fn", None) is None:
+            if getattr(out, "ndim", None) == 0 and out.is_floating_point() and self._from_data(args):
+                pos = _user_pos()
+                if pos is not None:
+                    self.scalars[id(out)] = (out, pos)
+            return out
+        if getattr(func, "__name__", "") in ADDING:
+            for a in args:
+                hit = self.scalars.get(id(a))
+                if hit is not None and hit[0] is a:
+                    self.constants.setdefault(out.grad_fn, []).append(hit)
         pos = _user_pos()
         if pos is None:
             return out
@@ -124,6 +143,14 @@ class TermTracer(TorchFunctionMode):
         if self.watch:
             out = self._watched(out, tuple(pos.key()), k)
         return out
+
+    def _from_data(self, args: Any) -> bool:
+        """An op that reduced a data tensor (or reworked such a scalar): not a literal constant."""
+        for a in args:
+            n = getattr(a, "numel", None)
+            if n is not None and (n() > 1 or id(a) in self.scalars):
+                return True
+        return False
 
     def _watched(self, out: Any, key: tuple[Any, ...], k: int) -> Any:
         for w in self.watch:
