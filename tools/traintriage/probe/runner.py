@@ -42,8 +42,9 @@ MEMORY_FRACTION = 0.5
 
 # A child started while another probe of this process runs gets one intra-op thread (unless the user's
 # environment sets these): torch's default, one thread per core, makes two children on 2 cores fight over them
-# (measured in README "Budgets": 3-5x slower each; torch docs "CPU threading and TorchScript inference" on
-# oversubscription). The MCP server runs up to two probes at once; `traintriage eval --jobs N` sets them itself.
+# (benchmarks/bench_threads.py, README "Speed and budgets": two probes at once took 5.4x the wall and 4.1x the
+# CPU with 2 threads each; torch docs "CPU threading and TorchScript inference" on oversubscription). The MCP
+# server runs up to two probes at once; `traintriage eval --jobs N` sets them itself.
 THREAD_ENV = THREAD_KEYS
 _in_flight = 0
 # How this process's probes started: forked from the warm template, or the cold command line (tests read it).
