@@ -13,13 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import anyio
 from mcp import Client, StdioServerParameters
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import print_table, ratios  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ONE_TOOL = """\
@@ -67,16 +69,8 @@ def main() -> None:
         for name in (list(servers) if i % 2 == 0 else list(servers)[::-1]):  # interleaved, alternating order
             res[name].append(start_once(servers[name]))
     print(f"start -> tools/list over stdio, {a.rounds} interleaved rounds")
-    print(f"{'server':<20} {'wall min':>9} {'wall med':>9} {'cpu min':>8} {'cpu med':>8}")
-    stats = {}
-    for name, xs in res.items():
-        walls, cpus = [w for w, _ in xs], [c for _, c in xs]
-        stats[name] = (min(walls), statistics.median(walls), min(cpus), statistics.median(cpus))
-        print(f"{name:<20} {stats[name][0]:9.3f} {stats[name][1]:9.3f} {stats[name][2]:8.3f} {stats[name][3]:8.3f}")
-    t, o = stats["traintriage serve"], stats["one-tool MCPServer"]
-    print(f"ratio traintriage/one-tool: wall min {t[0] / o[0]:.2f}x, wall median {t[1] / o[1]:.2f}x, "
-          f"cpu min {t[2] / o[2]:.2f}x, cpu median {t[3] / o[3]:.2f}x (goal <= 1.2x)")
-
+    st = print_table(res)
+    print(f"ratio traintriage/one-tool: {ratios(st['traintriage serve'], st['one-tool MCPServer'])} (goal <= 1.2x)")
 
 if __name__ == "__main__":
     main()

@@ -350,6 +350,23 @@ def _one_thread_per_child() -> Iterator[None]:
             os.environ.pop(k, None)
 
 
+@contextmanager
+def _warm_probes(on: bool) -> Iterator[None]:
+    """Every probe of the run forks from one warm template that imported torch once (probe/warm.py); with
+    jobs > 1 the template forks one child per worker thread at a time, so it serves as the pool."""
+    if not on:
+        yield
+        return
+    from traintriage.probe import runner, warm
+
+    warm.enable()
+    runner.warm_up()  # importing in the background while the first probes start cold
+    try:
+        yield
+    finally:
+        warm.disable()
+
+
 def run_evals(
     cases_dir: str | os.PathLike | None = None,
     *,
@@ -376,14 +393,16 @@ def run_evals(
         if on_case is not None:
             on_case(row, len(rows), len(work))
 
-    if jobs <= 1:
-        for c, s, k in work:
-            done(_run_one(c, s, k, steps, timeout, run))
-    else:
-        with _one_thread_per_child(), ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_run_one, c, s, k, steps, timeout, run) for c, s, k in work]
-            for f in futures:
-                done(f.result())
+    # the first `jobs` probes start cold while the template imports: with no more scripts than that it is waste
+    with _warm_probes(runner is None and len(work) > max(1, jobs)):
+        if jobs <= 1:
+            for c, s, k in work:
+                done(_run_one(c, s, k, steps, timeout, run))
+        else:
+            with _one_thread_per_child(), ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = [pool.submit(_run_one, c, s, k, steps, timeout, run) for c, s, k in work]
+                for f in futures:
+                    done(f.result())
     order = {(c.name, s): i for i, (c, s, _k) in enumerate(work)}
     rows.sort(key=lambda r: order[(r.case, r.script)])
     return summarize(rows, cases_dir=str(root), steps=steps)

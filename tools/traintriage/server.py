@@ -87,6 +87,18 @@ def _provides(module: str, attr: str) -> bool:
     return False
 
 
+# Set by serve_stdio / serve_http: the running server keeps a warm probe template (probe/warm.py), started by its
+# first probe call; a server built in-process (the tests) probes cold.
+_WARM = {"on": False}
+
+
+def _warm() -> None:
+    if _WARM["on"]:
+        from traintriage.probe import warm
+
+        warm.keep()
+
+
 def _overrides(lr_scale: float | None, optimizer_impl: str) -> dict[str, Any]:
     from traintriage.probe.overrides import child_config
 
@@ -248,6 +260,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             that does not fall on one batch. Sends progress notifications; cancelling kills the child."""
             from traintriage.probe import run_probe
 
+            _warm()
+
             path = state.path(script, client_roots)
             async with state.limiter:
                 rep = await run_cancellable(ctx.report_progress, run_probe, script=path, mode=mode, steps=steps,
@@ -270,6 +284,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             process; file writes go to a temporary folder), then returns one ranked report:
             verdict, findings with catalogue ids and evidence. Sends progress; cancelling kills the child."""
             from traintriage.triage import triage_script as triage
+
+            _warm()
 
             path = state.path(script, client_roots)
             logs_path = state.path(logs, client_roots, kind="any") if logs else None
@@ -316,6 +332,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             competing-losses, same-basin). Custom terms are seen where the script marks them with
             traintriage.term(name, value). Sends progress; cancelling kills the child."""
             from traintriage.probe.grads import grads_script
+
+            _warm()
 
             path = state.path(script, client_roots)
             async with state.limiter:
@@ -404,12 +422,15 @@ def _register_resources(server: MCPServer) -> None:
 
 
 def serve_stdio(roots: Sequence[str | os.PathLike[str]] | None = None) -> None:
+    _WARM["on"] = True
     build_server(roots).run("stdio")
 
 
 def serve_http(roots: Sequence[str | os.PathLike[str]] | None = None, port: int = 8765) -> None:
     """Streamable HTTP on 127.0.0.1 only, with the SDK's DNS-rebinding protection (Host/Origin checks)."""
     from mcp.server.transport_security import TransportSecuritySettings
+
+    _WARM["on"] = True
 
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
