@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -148,6 +149,31 @@ def test_a_plain_run_forked_from_the_template_reports_as_python_would(tmp_path: 
         assert res is not None and res[0] == code, (name, res, e.read_text())
         assert out in o.read_text() and err in e.read_text(), (name, o.read_text(), e.read_text())
         assert res[1] is not None and 0 < res[1] < 30
+
+
+def test_a_probe_started_while_another_runs_gets_one_thread(tmp_path: Path, monkeypatch) -> None:
+    """Item 2: the first probe keeps torch's default threads; one started while it runs gets one thread."""
+    for k in runner.THREAD_ENV:
+        monkeypatch.delenv(k, raising=False)
+    _ready()
+    gate = tmp_path / "gate"
+    show = "import os, time, torch\nprint('THREADS', os.environ.get('OMP_NUM_THREADS'), torch.get_num_threads())\n"
+    (tmp_path / "first.py").write_text(show + f"while not os.path.exists({str(gate)!r}):\n    time.sleep(0.05)\n")
+    (tmp_path / "second.py").write_text(show)
+    out: dict[str, str] = {}
+    first = threading.Thread(target=lambda: out.setdefault("first", run_child(tmp_path / "first.py", steps=1,
+                                                                              timeout=120)["stdout_tail"]))
+    first.start()
+    try:
+        deadline = time.monotonic() + 60
+        while runner._in_flight < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        out["second"] = run_child(tmp_path / "second.py", steps=1, timeout=120)["stdout_tail"]
+    finally:
+        gate.touch()
+        first.join(120)
+    assert "THREADS None " in out["first"], out  # torch's default count: the cores it sees
+    assert "THREADS 1 1" in out["second"], out
 
 
 def test_every_probe_in_this_module_was_warm() -> None:
