@@ -205,8 +205,13 @@ def rough_map_reading(records: list[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     label = {t["name"]: t for t in found}
     rows = _rough_map_table(records, None)
+    for r in rows:
+        if r["cause"] == "competing-losses" and any(_opposite_halves(grecs, r["term"], o["term"]) for o in rows):
+            r["cause"] = None  # a discriminator's real/fake halves: opposed by design (see _opposite_halves)
+            r["row"] = "opposed by design: the real and fake halves of one classifier loss (a GAN discriminator's)"
     lines = [f"{label[r['term']]['id'] + ' ' if r['term'] in label else ''}`{label.get(r['term'], {}).get('expr', r['term'])}`"
-             f" -> {r['cause'] or 'optimized'}" for r in rows]
+             f" -> {r['row'] if r['row'].startswith('opposed') else r['cause'] or 'optimized'}"
+             for r in rows]
     lines += [f"outer {t['op']} `{t['expr']}`: d {t['op']}/d inner {_fmt(t.get('slope'))}" for t in transforms]
     return {"terms": [{k: v for k, v in t.items() if k != "watch"} for t in found], "transforms": transforms,
             "rows": rows, "summary": "; ".join(lines), "unexplained_residual": unexplained(records)}

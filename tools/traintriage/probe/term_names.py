@@ -66,7 +66,7 @@ def discover_terms(loss: Any, captured: dict[str, Any], tracer: Any) -> Found:
             out.unnamed += 1
             keys_of_part.append(None)
             continue
-        text = expr_text(top[1]) if top else type(node).__name__
+        text = expr_text(top[1]) if top else (key or type(node).__name__)
         if key is None:
             n = used.get(text, 0) + 1
             used[text] = n
