@@ -179,3 +179,16 @@ def test_ci_sample_names_every_operator_on_a_host_it_applies_to():
     for host, op in pairs:
         assert host in hosts, host
         assert mutate_source(hosts[host].read_text(encoding="utf-8"), by_id(op)) is not None, (host, op)
+
+
+@pytest.mark.slow
+def test_plain_run_keeps_dataloader_workers_alive(tmp_path: Path):
+    """Workers seed numpy with a list of four uint32: the seed offset must pass it through (it killed every
+    worker of the real hosts with num_workers > 0, which the matrix then listed as unusable)."""
+    s = tmp_path / "s.py"
+    s.write_text("import torch\nfrom torch.utils.data import DataLoader, TensorDataset\ntorch.manual_seed(0)\n"
+                 "ds = TensorDataset(torch.arange(8.0))\n"
+                 "v = sum(float(b[0].sum()) for b in DataLoader(ds, batch_size=4, num_workers=1))\n"
+                 "print(f'final loss {v:.1f}')\n")
+    r = run_plain(s, seed_offset=1)
+    assert r.returncode == 0 and r.metric.value == 28.0, r.stderr_tail[-500:]

@@ -24,14 +24,16 @@ K = int(sys.argv[1]); script = sys.argv[2]; sys.argv = sys.argv[2:]
 sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
 import torch
 _ms = torch.manual_seed
-def _seed(s): return _ms(int(s) + K)
+def _seed(s): return _ms((int(s) + K) % 2**64)
 torch.manual_seed = _seed; torch.random.manual_seed = _seed
 _rs = random.seed
 random.seed = lambda a=None, *r, **k: _rs((a if isinstance(a, int) else 0) + K)
 try:
     import numpy as _np
     _ns = _np.random.seed
-    _np.random.seed = lambda s=None: _ns(((s or 0) + K) % 2**32)
+    # DataLoader workers seed numpy with a list of four uint32 (torch.utils.data._utils.worker): pass it through
+    # (adding K to a list killed every worker: "DataLoader worker exited unexpectedly")
+    _np.random.seed = lambda s=None: _ns(((s or 0) + K) % 2**32 if s is None or isinstance(s, int) else s)
 except ImportError:
     pass
 runpy.run_path(script, run_name="__main__")
