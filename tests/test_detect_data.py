@@ -43,6 +43,13 @@ def test_root_cause_moves_ahead_of_its_consequences():
     assert [f.id for f in sort_findings(out)] == [f.id for f in out]  # idempotent
 
 
+def test_a_layer_left_out_of_the_optimizer_is_named_before_its_gradient_outlier():
+    # the optimizer-misses-last-layer mutant of a seq2seq LSTM: the left-out fc_out then holds the gradient
+    out = sort_findings([_f("module-gradient-outlier", conf=0.75), _f("params-not-in-optimizer", conf=0.7)])
+    assert [f.id for f in out] == ["params-not-in-optimizer", "module-gradient-outlier"]
+    assert out[1].evidence["consequence_of"] == "params-not-in-optimizer"
+
+
 def test_weaker_root_cause_does_not_jump_a_more_severe_finding():
     out = sort_findings([_f("lr-too-high"), _f("unnormalized-inputs", sev="warning", conf=0.5)])
     assert [f.id for f in out] == ["lr-too-high", "unnormalized-inputs"]
@@ -242,6 +249,118 @@ def test_stale_variable_instead_of_the_unpacked_batch(tmp_path, mode):
     assert ev["ignored_batches"] >= 2 and ev["stale_batch"]["batch"] == 1
     fixed = run_probe(p, steps=STEPS, mode=mode, args=["--fixed"])
     assert "stale-batch" not in [f.id for f in fixed.findings], _errors(fixed)
+
+
+EPOCH_HOIST = """
+import sys
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+mode = sys.argv[1] if len(sys.argv) > 1 else "fixed"
+torch.manual_seed(0)
+x = torch.randn(640, 16)
+y = (x[:, 0] - x[:, 2] > 0).long()
+loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 2))
+opt = torch.optim.SGD(model.parameters(), lr=0.05)
+for epoch in range(5):
+    first = next(iter(loader))                   # fetched once per epoch (the bug when it is trained on)
+    for xb, yb in loader:
+        if mode == "hoisted":
+            xb, yb = first
+        for _ in range(3 if mode == "repeat" else 1):   # several steps on one fresh batch is intended
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            opt.zero_grad(); loss.backward(); opt.step()
+"""
+
+
+@pytest.mark.slow
+def test_batch_fetched_once_per_epoch_and_trained_on(tmp_path):
+    """A batch fetched above the inner loop (once per epoch) and fed while the loader advances: the reference
+    re-anchors each epoch, so the within-epoch run is seen; several steps on each fresh batch is not stale."""
+    p = _write(tmp_path, "epochhoist.py", EPOCH_HOIST)
+    rep = run_probe(p, steps=STEPS, args=["hoisted"])
+    assert _top(rep) == ["stale-batch"], _errors(rep)
+    assert rep.findings[0].evidence["ignored_batches"] >= 2
+    for fixed in ("fixed", "repeat"):
+        ok = run_probe(p, steps=STEPS, args=[fixed])
+        assert "stale-batch" not in [f.id for f in ok.findings], (fixed, _errors(ok))
+
+
+GET_BATCH_LM = """import random
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+hoisted = "--hoisted" in sys.argv      # the batch is fetched once, before the loop
+unshifted = "--unshifted" in sys.argv  # the targets are the inputs themselves
+full = "--full" in sys.argv            # every window, in order, trained full-batch (intended)
+torch.manual_seed(0)
+random.seed(0)
+V, T, B = 16, 16, 32
+succ = {a: ((a * 3 + 1) % V, (a * 5 + 2) % V) for a in range(V)}  # a Markov chain: two likely successors
+tok = [0]
+for _ in range(6000):
+    tok.append(random.choices(succ[tok[-1]], weights=(0.8, 0.2))[0])
+data = torch.tensor(tok)
+
+
+def get_batch():
+    ix = torch.randint(len(data) - T - 1, (B,))
+    x = torch.stack([data[i:i + T] for i in ix])
+    y = torch.stack([data[i:i + T] if unshifted else data[i + 1:i + 1 + T] for i in ix])
+    return x, y
+
+
+class LM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(V, 32)
+        self.rnn = nn.GRU(32, 64, batch_first=True)
+        self.head = nn.Linear(64, V)
+
+    def forward(self, x):
+        h, _ = self.rnn(self.emb(x))
+        return self.head(h)
+
+
+model = LM()
+opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+if full:
+    xb = torch.stack([data[i:i + T] for i in range(0, 2048, T)])
+    yb = torch.stack([data[i + 1:i + 1 + T] for i in range(0, 2048, T)])
+else:
+    xb, yb = get_batch()
+for it in range(100):
+    if not (hoisted or full):
+        xb, yb = get_batch()
+    logits = model(xb)
+    loss = F.cross_entropy(logits.reshape(-1, V), yb.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+x = torch.stack([data[i:i + T] for i in range(3000, 5000, T)])
+y = torch.stack([data[i + 1:i + 1 + T] for i in range(3000, 5000, T)])
+with torch.no_grad():
+    print(f"final_val_loss={F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1)).item():.4f}")
+"""
+
+
+@pytest.mark.slow
+def test_get_batch_called_once_before_the_loop(tmp_path):
+    """No DataLoader: batches are torch.stack of random slices (get_batch()). Fetched once before the loop, the
+    model sees the identical gathered batch every step; called inside the loop it does not; every window stacked
+    in order and trained full-batch is the intended look-alike."""
+    p = _write(tmp_path, "getbatch.py", GET_BATCH_LM)
+    rep = run_probe(p, steps=STEPS, args=["--hoisted"])
+    assert _top(rep) == ["stale-batch"], _errors(rep)
+    assert rep.findings[0].evidence["rows"] == 32 and rep.findings[0].evidence["source_shape"] == [6001]
+    for ok_args in ([], ["--full"]):
+        ok = run_probe(p, steps=STEPS, args=ok_args)
+        assert "stale-batch" not in [f.id for f in ok.findings], (ok_args, _errors(ok))
 
 
 FULL_BATCH = """

@@ -125,6 +125,20 @@ def test_a_game_of_two_optimizers_is_not_a_one_batch_overfit():
     assert falling["overfit"]["passed"] is True
 
 
+def test_a_game_with_a_negative_loss_is_judged_on_its_updates_alone():
+    """A WGAN-style game loss starts below 0 (no ratio to read): weights moving 1e-7 of their norm a step are
+    still lr-too-low, as a warning (the lr-x1e-4 mutant of a 1-D GAN got no finding); a healthy update is none."""
+    from test_probe_detectors import ev_with, step
+    from traintriage.probe.detectors import lr_too_low
+
+    slow = _game_ev([-0.755 + 0.001 * (i % 3) for i in range(20)])
+    assert slow["overfit"]["ratio"] is None and slow["overfit"]["not_applicable"]
+    assert [(f.severity, f.evidence["loss_ratio"]) for f in lr_too_low.detect(slow)] == [("warning", None)]
+    healthy = _game_ev([-0.755 + 0.001 * (i % 3) for i in range(20)])
+    healthy["steps"] = ev_with(steps=[step(i, -0.755, rel=1e-3, lr=2e-4) for i in range(20)])["steps"]
+    assert lr_too_low.detect(healthy) == []
+
+
 @pytest.mark.slow
 def test_lbfgs_closure_evaluations_are_its_steps():
     rep = run_probe(SCRIPTS / "lbfgs_closure.py", steps=20)
@@ -144,3 +158,32 @@ def test_one_target_is_no_padding_evidence():
     # the same share over 8x16 targets is padding counted by the loss
     assert [f.severity for f in padding_in_loss.detect({"loss_calls": [{**call, "target_shape": [8, 16]}]})] \
         == ["error"]
+
+
+@pytest.mark.slow
+def test_generator_loss_on_a_detached_fake_is_loss_detached():
+    """G's loss scores fake.detach(): G's optimizer steps and its parameters never get a gradient, while D's do.
+    The fix gets no loss-detached; an optimizer holding a copy of G (G trained, its optimizer's copy idle) is
+    params-not-in-optimizer, not loss-detached."""
+    script = SCRIPTS / "gan_detach.py"
+    rep = run_probe(script, steps=20, args=["--detach-g"])
+    assert rep.top_ids(1) == ["loss-detached"], [(f.id, f.severity) for f in rep.findings]
+    assert rep.findings[0].evidence["optimizer"] == 1 and rep.findings[0].evidence["n_params"] == 4
+    fixed = run_probe(script, steps=20)
+    assert "loss-detached" not in [f.id for f in fixed.findings]
+    copy = run_probe(script, steps=20, args=["--stale-copy"])
+    ids = [f.id for f in copy.findings if f.severity == "error"]
+    assert "loss-detached" not in ids and "params-not-in-optimizer" in ids, ids
+
+
+@pytest.mark.slow
+def test_a_step_before_backward_whose_gradients_are_wiped_is_step_order_not_nan():
+    """D steps before its backward and zero_grad(set_to_none) wipes the gradient before the next step: every D
+    step finds no gradient and no loss. A step with no backward has no loss to read, which is not a NaN loss;
+    the fixed order gets neither finding."""
+    script = SCRIPTS / "gan_detach.py"
+    rep = run_probe(script, steps=20, args=["--step-first"])
+    errors = [f.id for f in rep.findings if f.severity == "error"]
+    assert rep.top_ids(1) == ["step-order"] and "non-finite-loss" not in errors, errors
+    fixed = run_probe(script, steps=20)
+    assert not {"step-order", "non-finite-loss"} & {f.id for f in fixed.findings}

@@ -95,6 +95,17 @@ def test_tool_error_is_a_miss_and_listed():
     assert sb.errors == ["c/train.py: RuntimeError: boom"]
 
 
+def test_a_healthy_script_the_probe_crashed_fails_the_unclean_gate():
+    """The real-code gate (.ci/run) fails on a healthy script that crashed under the probe, findings or not."""
+    healthy = case((), "healthy", True)
+    crashed = evals.score(healthy, "train.py", "healthy", rep(verdict="crashed"), 1.0)
+    clean = evals.score(healthy, "train.py", "healthy", rep(verdict="healthy"), 1.0)
+    assert crashed.false_alarms == []  # no error finding: the false-alarm count alone would let it pass
+    assert evals.summarize([crashed, clean]).failures(max_false_alarms=0, max_unclean=0) == [
+        "not scored cleanly 1 > 0"]
+    assert evals.summarize([clean]).failures(max_false_alarms=0, max_unclean=0) == []
+
+
 def test_false_alarms_are_error_findings_on_clean_scripts():
     fixed = evals.score(case(), "fixed.py", "fixed", rep(f("lr-too-high"), f("dead-relu", "warning")), 1.0)
     healthy = evals.score(case((), "healthy", True), "train.py", "healthy", rep(verdict="healthy"), 1.0)
@@ -290,18 +301,51 @@ def _children_cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+@pytest.fixture(scope="module")
+def warm_plain():
+    """The plain runs fork from one template that imported torch once (probe/warm.py), as `python train.py`
+    would run them otherwise: ~150 torch imports (3-5 CPU-s each) saved from the suite (issue 15, budgets)."""
+    from traintriage.probe import warm
+
+    warm.enable()
+    yield warm
+    warm.disable()
+
+
+def _plain_run(warm, script: str, cwd: str, env: dict[str, str], tmp_path: Path) -> tuple[int, str, str, float]:
+    """(exit code, stdout, stderr, CPU seconds) of `python script` in cwd: forked from the warm template when it
+    is ready, else a subprocess."""
+    out, err = tmp_path / f"{script}.out", tmp_path / f"{script}.err"
+    t = warm.warm_up(env)
+    if t is not None and t.ready.wait(300) and not t.dead:
+        res = warm.run_plain([script], cwd=cwd, env=env, stdout=str(out), stderr=str(err), timeout=SCRIPT_WALL_LIMIT_S)
+        if res is not None:
+            return res[0], out.read_text(), err.read_text(), res[1] or 0.0
+    cpu0 = _children_cpu_s()
+    proc = subprocess.run([sys.executable, script], cwd=cwd, capture_output=True, text=True,
+                          timeout=SCRIPT_WALL_LIMIT_S, env=env)
+    return proc.returncode, proc.stdout, proc.stderr, _children_cpu_s() - cpu0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("c", ALL_CASES, ids=lambda c: c.name)
-def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path):
+def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path, warm_plain):
     for script, _kind in c.scripts:
-        cpu0 = _children_cpu_s()
         # one thread, as the eval harness gives its children when several run at once
         env = dict(os.environ, TMPDIR=str(tmp_path), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        proc = subprocess.run([sys.executable, script], cwd=c.path, capture_output=True, text=True,
-                              timeout=SCRIPT_WALL_LIMIT_S, env=env)
-        assert proc.returncode == 0, f"{c.name}/{script} exited {proc.returncode}:\n{proc.stderr[-2000:]}"
-        assert proc.stdout.strip(), f"{c.name}/{script} printed nothing"
-        cpu = _children_cpu_s() - cpu0
+        if c.nproc_per_node:  # a DDP case runs as its docstring says: torchrun --nproc-per-node N train.py (cold)
+            from traintriage.probe.launch import LOOPBACK, free_port
+
+            cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={c.nproc_per_node}",
+                   f"--master-addr={LOOPBACK}", f"--master-port={free_port()}", script]
+            cpu0 = _children_cpu_s()
+            proc = subprocess.run(cmd, cwd=c.path, capture_output=True, text=True,
+                                  timeout=SCRIPT_WALL_LIMIT_S, env=env)
+            rc, stdout, stderr, cpu = proc.returncode, proc.stdout, proc.stderr, _children_cpu_s() - cpu0
+        else:
+            rc, stdout, stderr, cpu = _plain_run(warm_plain, script, c.path, env, tmp_path)
+        assert rc == 0, f"{c.name}/{script} exited {rc}:\n{stderr[-2000:]}"
+        assert stdout.strip(), f"{c.name}/{script} printed nothing"
         assert cpu < SCRIPT_CPU_LIMIT_S, f"{c.name}/{script} took {cpu:.1f} CPU-s"
 
 

@@ -152,7 +152,8 @@ def _cases() -> list[tuple[str, Path, list[str], list[str]]]:
         meta = yaml.safe_load((d / "case.yaml").read_text())
         expected = list(meta.get("expected") or [])
         out.append((d.name + "/train", d / "train.py", expected, list(meta.get("grads_args") or [])))
-        out.append((d.name + "/fixed", d / "fixed.py", [], list(meta.get("fixed_grads_args") or [])))
+        if (d / "fixed.py").is_file():  # a healthy control has only train.py
+            out.append((d.name + "/fixed", d / "fixed.py", [], list(meta.get("fixed_grads_args") or [])))
     return out
 
 

@@ -106,36 +106,49 @@ def test_plot_without_matplotlib_names_the_extra(tmp_path):
     assert "pip install 'traintriage[plot]'" in out.stdout
 
 
-@pytest.mark.slow
-def test_large_text_log_streams_in_bounded_memory(tmp_path):
-    """~200 MB of a verbose log (a metric line every 50 lines) read with RSS growth far below the file size.
-
-    The reader holds one 8 MB block at a time plus the points it keeps, so a 1 GB log of the same shape
-    behaves the same way: memory follows the number of metric points, not the bytes."""
-    f = tmp_path / "big.log"
+def _verbose_log(path, mb: int) -> int:
+    """A verbose training log of about `mb` MB (a metric line every 50 lines); returns the metric lines."""
     noise = "2024-05-01 12:00:00,123 INFO dataloader worker 3 prefetched batch; queue depth 7 of 8, ok\n" * 49
-    with f.open("w") as fh:
-        i = 0
-        while fh.tell() < 200 * 1024 * 1024:
+    i = 0
+    with path.open("w") as fh:
+        while fh.tell() < mb * 1024 * 1024:
             block = []
             for _ in range(200):
                 block.append(noise)
                 block.append(f"step {i} loss {1.0 / (1 + i * 1e-4):.6f} lr 3e-4\n")
                 i += 1
             fh.write("".join(block))
-    size = f.stat().st_size
+    return i
+
+
+def _peak_rss_kb(path) -> tuple[int, dict]:
+    """Peak RSS of a fresh process that reads and diagnoses one log (what `traintriage logs` holds), and its
+    result. The peak includes the interpreter, numpy and one block's buffers: the same for any file size."""
     code = textwrap.dedent(f"""
-        import resource, json, time
-        from traintriage.logs import read_run
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        t = time.perf_counter()
-        run = read_run({str(f)!r})
-        dt = time.perf_counter() - t
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({{"growth_kb": after - before, "points": len(run.series["loss"]), "seconds": dt}}))
+        import resource, json
+        from traintriage.logs import diagnose, read_run
+        run = read_run({str(path)!r})
+        diagnose(run)
+        s = run.series["loss"]
+        print(json.dumps({{"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                          "points": len(s), "last_step": s.steps[-1]}}))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True)
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    assert res["points"] == i
-    # bounded: well under the file size (a whole-file read would grow by >= 200 MB)
-    assert res["growth_kb"] * 1024 < 0.25 * size, res
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_large_text_log_streams_in_bounded_memory(tmp_path):
+    """~200 MB of a verbose log read and diagnosed with the same peak memory as ~20 MB of the same shape.
+
+    The reader holds one 8 MB block at a time and every series keeps a bounded sample (logs/downsample.py), so
+    memory does not follow the file. Measured as the peak of a fresh process per file, compared between the two
+    sizes: the peak's fixed part (interpreter, numpy, the block's buffers) is what a growth-from-start
+    measurement mistook for the file's share."""
+    small, big = tmp_path / "small.log", tmp_path / "big.log"
+    n_small, n_big = _verbose_log(small, 20), _verbose_log(big, 200)
+    rs, rb = _peak_rss_kb(small), _peak_rss_kb(big)
+    assert rs["last_step"] == n_small - 1 and rb["last_step"] == n_big - 1
+    assert rb["points"] <= n_big
+    # bounded: 10x the bytes, at most 1.5x the peak (issue 15's goal); a whole-file read would be >= 10x
+    assert rb["peak_kb"] <= 1.5 * rs["peak_kb"], (rs, rb)

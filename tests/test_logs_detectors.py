@@ -197,3 +197,15 @@ def test_diagnose_stays_a_function_after_its_module_is_imported():
 
     importlib.import_module("traintriage.logs.diagnosis")
     assert callable(logs.diagnose) and logs.diagnose.__module__ == "traintriage.logs"
+
+
+def test_monotone_divergence_is_no_oscillation():
+    """Issue 19: a loss that climbs without turning back swings a lot around its median but never back and forth."""
+    t = np.arange(N)
+    climb = 1.0 + np.exp(t / 40.0)
+    r = diagnose(run_of(loss=climb))
+    assert "oscillation" not in ids(r) and "divergence" in ids(r)
+    noisy = climb * (1 + 0.02 * np.sin(t * 2.1))  # minibatch noise on the climb: still not a swing
+    assert "oscillation" not in ids(diagnose(run_of(loss=noisy)))
+    saw = 1.0 + 0.6 * np.sign(np.sin(t / 3.0)) + t / N  # a saw-tooth on a slow climb still is one
+    assert "oscillation" in ids(diagnose(run_of(loss=saw)))

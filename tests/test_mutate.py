@@ -152,3 +152,30 @@ def test_plain_run_offsets_the_scripts_seed(tmp_path: Path):
     s.write_text("import torch\ntorch.manual_seed(0)\nprint(f'final loss {torch.rand(1).item():.6f}')\n")
     a, b, a2 = (run_plain(s, seed_offset=k) for k in (0, 1, 0))
     assert a.metric.value == a2.metric.value != b.metric.value
+
+
+@pytest.mark.slow
+def test_hosts_are_not_triaged_when_the_eval_gate_does_it(tmp_path: Path):
+    """CI's mutant gate (--no-host-triage): the host's seed runs still measure the noise, no triage of it."""
+    from traintriage.mutate.matrix import run_host
+
+    s = tmp_path / "train.py"
+    s.write_text("import torch\ntorch.manual_seed(0)\nprint(f'final loss {torch.rand(1).item():.6f}')\n")
+    row, cells = run_host(s, [], triage_host=False)
+    assert row.usable and len(row.seeds) == 3 and len(set(row.seeds)) == 3
+    assert row.verdict is None and row.false_alarms == [] and cells == []
+
+
+def test_ci_sample_names_every_operator_on_a_host_it_applies_to():
+    """evals/mutants_sample.txt (CI's mutant gate): every operator at least once, each on an existing host whose
+    source the operator changes (a pair that plants nothing would be scored as not applicable, silently)."""
+    from traintriage.mutate.matrix import host_scripts
+
+    root = Path(__file__).resolve().parent.parent / "evals"
+    hosts = {f"{h.parent.name}/{h.name}": h for h in host_scripts([root / "real", root / "cases"])}
+    lines = (root / "mutants_sample.txt").read_text(encoding="utf-8").splitlines()
+    pairs = [ln.split()[:2] for ln in lines if ln.strip() and not ln.startswith("#")]
+    assert {op for _, op in pairs} == {o.NAME for o in OPERATORS}
+    for host, op in pairs:
+        assert host in hosts, host
+        assert mutate_source(hosts[host].read_text(encoding="utf-8"), by_id(op)) is not None, (host, op)

@@ -162,7 +162,25 @@ def _bug(id_):
         recs = [{"kind": "posblind", "step": 0, "dead": ["pos"], "seq_len": 12, "per_token": False,
                  "rel_diff": 3e-7, "blind": True}]
         return e(records={"posblind": recs})
+    if id_ in DISTRIBUTED:  # two ranks' records (probe/ddp_record.py), merged as probe/ranks.py does
+        return e(world_size=2, ranks=[{"rank": r, "by": DISTRIBUTED[id_](r)} for r in (0, 1)])
     raise KeyError(id_)
+
+
+def _ddp(r, **kw):
+    return [{"step": s, "rank": r, "params": 1.0 + s, "grads": 1.0, "ddp": True, "backward": 1, "backward_synced": 1,
+             **kw} for s in range(4)]
+
+
+DISTRIBUTED = {
+    "replicas-out-of-sync": lambda r: {"ddp": [dict(x, params=x["params"] + r) for x in _ddp(r)]},
+    "grad-allreduce-not-averaged": lambda r: {"ddp": _ddp(r, reduced=1, reduced_pre=1.0 + r, reduced_post=3.0)},
+    "no-sync-never-synced": lambda r: {"ddp": _ddp(r, backward_synced=0)},
+    "sampler-epoch-not-set": lambda r: {"sampler": [{"index": 0, "iter": i, "epoch": 0, "fp": 11, "shuffle": True,
+                                                     "n": 8, "head": [1, 0]} for i in range(2)]},
+    "unused-branch-untrained": lambda r: {"ddp": [dict(x, find_unused=True) for x in _ddp(r) * 3],
+                                          "params": [{"n_with_grad": 4, "unused": ["module.aux.weight"], "n_unused": 1}]},
+}
 
 
 @pytest.mark.parametrize("id_", detector_ids())
@@ -250,3 +268,16 @@ def test_pad_check_reads_padding_from_tokens():
     assert _pad_check(toks, tags, -100)["ignored_frac"] == 1.0
     # no padding: a fixed-length batch whose last column is arbitrary tokens
     assert _pad_check(torch.randint(1, 20, (8, 10)), tags, -100) is None
+
+
+@pytest.mark.parametrize(("id_", "phrase"), [
+    ("lr-too-low", r"by only 1e-05 % of their norm \(\|\|ΔW\|\|/\|\|W\|\| = 1e-07; healthy is about 0.1 %"),
+    ("lr-too-high", r"by 30 % of their norm \(\|\|ΔW\|\|/\|\|W\|\| = 0.3; healthy is about 0.1 %"),
+    ("dead-relu", r"^95 % of the 64 units of the ReLU at 'body.1' output 0"),
+])
+def test_messages_say_numbers_with_their_unit(id_, phrase):
+    """Issue 19: 'moved the weights by 1 of their norm' and '55% of the units of 3' left the reader to guess."""
+    import re
+
+    (f,) = [f for f in run_detectors(_bug(id_))[0] if f.id == id_]
+    assert re.search(phrase, f.message), f.message

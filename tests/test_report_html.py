@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from traintriage.report import Finding, Report
+from traintriage.report import VERDICT_MEANING, Finding, Report
 from traintriage.report_html import figures, render_html, write_html
 
 STEPS = list(range(0, 40, 2))
@@ -36,6 +36,7 @@ def test_page_is_self_contained_and_says_what_a_person_needs():
     assert "&lt;b&gt;instead of logits&lt;/b&gt;" in page  # messages are escaped, never markup
     assert "Handbook:" in page and "Fix</dt>" in page  # the catalogue entry itself, rendered
     assert "traintriage explain double-softmax" in page
+    assert VERDICT_MEANING["broken"] in page  # what the verdict means, in the words README.md uses
     assert not re.search(r"""(src|href)=["'](?!data:|https?://|#)""", page)  # nothing to fetch from disk
     imgs = re.findall(r'data-figure="([a-z_]+)" src="data:image/png;base64,([^"]+)"', page)
     assert [n for n, _ in imgs] == ["loss", "norms", "lr", "rel_update", "module_grad"]

@@ -223,3 +223,35 @@ def test_triage_script_names_the_seeded_cause_with_progress():
     sc = r.structured_content
     assert sc["tool"] == "triage" and "lr-too-low" in [f["id"] for f in sc["findings"]][:3]
     assert progress
+
+
+NO_MARKER = """\
+import torch, torch.nn as nn
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 2))
+opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+x, y = torch.randn(256, 8), torch.randn(256, 2)
+for step in range(60):
+    out = model(x)
+    fit = ((out - y) ** 2).mean()
+    loss = fit + 0.01 * out.pow(2).sum(1).mean()
+    opt.zero_grad(); loss.backward(); opt.step()
+"""
+
+
+def test_grad_decomposition_ablates_a_discovered_term_by_id(tmp_path):
+    """No marker: the MCP tool's ablate takes the id the first run gave a term found in the graph."""
+    server = build_server([tmp_path])
+    _need(server, "grad_decomposition")
+    script = tmp_path / "no_marker.py"
+    script.write_text(NO_MARKER)
+
+    async def go():
+        async with Client(server) as c:
+            return await c.call_tool("grad_decomposition", {"script": str(script), "steps": 6, "ablate": "t2"})
+
+    r = anyio.run(go)
+    assert not r.is_error, r.content
+    m = r.structured_content["metrics"]
+    assert [t["expr"] for t in m["terms_found"]] == ["((out - y) ** 2).mean()", "0.01 * out.pow(2).sum(1).mean()"]
+    assert m["ablation"]["term"] == "0.01 * out.pow(2).sum(1).mean()" and m["ablation"]["ablated"]

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 import traintriage
+from framework_runs import hf_train, lightning_train
 from traintriage.watcher import read_watch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -200,38 +201,7 @@ def test_watch_file_reads_back_through_traintriage_logs(tmp_path):
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")  # third-party deprecation noise
 @pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed")
 def test_hf_trainer_callback_records_steps(tmp_path):
-    from torch.utils.data import Dataset
-    from traintriage.callbacks import TraintriageHFCallback
-    from transformers import Trainer, TrainingArguments
-
-    class DS(Dataset):
-        def __len__(self):
-            return 64
-
-        def __getitem__(self, i):
-            g = torch.Generator().manual_seed(i)
-            return {"x": torch.randn(4, generator=g), "labels": torch.randn(1, generator=g)}
-
-    class M(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Linear(4, 1)
-
-        def forward(self, x, labels=None):
-            out = self.net(x)
-            return {"loss": ((out - labels) ** 2).mean(), "logits": out}
-
-    args = TrainingArguments(
-        output_dir=str(tmp_path),
-        max_steps=6,
-        per_device_train_batch_size=8,
-        logging_steps=2,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        disable_tqdm=True,
-    )
-    Trainer(model=M(), args=args, train_dataset=DS(), callbacks=[TraintriageHFCallback()]).train()
+    hf_train(tmp_path)
     rows = list(read_watch(tmp_path / "traintriage_watch.jsonl"))
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert all("loss" in r and "grad_norm" in r and "update_ratio" in r for r in rows)
@@ -244,38 +214,7 @@ def test_hf_trainer_callback_records_steps(tmp_path):
     reason="lightning is not installed",
 )
 def test_lightning_callback_records_steps(tmp_path):
-    try:
-        import lightning.pytorch as L
-    except ImportError:
-        import pytorch_lightning as L
-    from torch.utils.data import DataLoader, TensorDataset
-    from traintriage.callbacks import TraintriageLightningCallback
-
-    class M(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Linear(4, 1)
-
-        def training_step(self, batch, batch_idx):
-            x, y = batch
-            return ((self.net(x) - y) ** 2).mean()
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    torch.manual_seed(0)
-    data = DataLoader(TensorDataset(torch.randn(64, 4), torch.randn(64, 1)), batch_size=8)
-    trainer = L.Trainer(
-        max_steps=5,
-        default_root_dir=str(tmp_path),
-        callbacks=[TraintriageLightningCallback()],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
-    trainer.fit(M(), data)
+    lightning_train(tmp_path, steps=5, logger=False)
     rows = list(read_watch(tmp_path / "traintriage_watch.jsonl"))
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
     assert all("loss" in r and "grad_norm/net" in r for r in rows)

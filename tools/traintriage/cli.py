@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="traintriage",
         description="Triage training runs that execute but do not learn: measured evidence, catalogued causes.",
-        epilog="exit codes: 0 nothing found, 1 problem found, 2 bad input, 3 internal error, "
+        epilog="exit codes: 0 verdict healthy, 1 verdict broken (an error finding), 2 bad input, 3 internal error, "
         "4 no verdict (inconclusive, crashed, timeout)",
     )
     parser.add_argument("--version", action="version", version=f"traintriage {__version__}")

@@ -4,8 +4,8 @@ Three kinds of outcome, and one exit code each:
 
 | code | meaning |
 |---|---|
-| 0 | the tool ran and measured: nothing at error severity (verdict `healthy`) |
-| 1 | the tool ran and measured: a problem found (verdict `broken`; `eval` below a threshold) |
+| 0 | the tool ran and measured: verdict `healthy` (report.VERDICT_MEANING says what each verdict means) |
+| 1 | the tool ran and measured: verdict `broken`, an error finding (`eval`: below a threshold) |
 | 2 | bad input: a missing file, a folder instead of a file, an unreadable log, a bad flag, an unknown id |
 | 3 | internal error: an exception nobody planned for (a bug in traintriage); one line names the command |
 | 4 | no verdict: the script ran but could not be judged (verdict `inconclusive`, `crashed` or `timeout`) |

@@ -73,6 +73,8 @@ class Case(BaseModel):
     grads_args: list[str] = Field(default_factory=list, description="grads options for train.py, CLI style.")
     fixed_grads_args: list[str] | None = Field(default=None, description="grads options for fixed.py.")
     seed: str | None = Field(default=None, description="The seed example this case reproduces, if any.")
+    nproc_per_node: int | None = Field(default=None, description="Ranks to launch through torch.distributed.run "
+                                       "(a DDP script: `torchrun --nproc-per-node N train.py`).")
 
     @property
     def scripts(self) -> list[tuple[str, ScriptKind]]:
@@ -240,9 +242,12 @@ class Scoreboard(BaseModel):
     rows: list[Row] = Field(default_factory=list)
 
     def failures(self, min_top1: float | None = None, min_top3: float | None = None,
-                 max_false_alarms: int | None = None) -> list[str]:
-        """Which thresholds this scoreboard misses (empty: all met)."""
+                 max_false_alarms: int | None = None, max_unclean: int | None = None) -> list[str]:
+        """Which thresholds this scoreboard misses (empty: all met). `max_unclean`: scripts not scored cleanly
+        (the probe crashed or timed out, or the tool raised: on a healthy script, the probe broke it)."""
         out = []
+        if max_unclean is not None and len(self.errors) > max_unclean:
+            out.append(f"not scored cleanly {len(self.errors)} > {max_unclean}")
         if min_top1 is not None and self.top1 < min_top1:
             out.append(f"top-1 {self.top1:.3f} < {min_top1}")
         if min_top3 is not None and self.top3 < min_top3:
@@ -319,7 +324,7 @@ def run_script(case: Case, script: str, *, steps: int, timeout: float) -> Report
         return grads_script(path, steps=steps, timeout=timeout, cwd=case.path, **_grads_kwargs(argv))
     from traintriage.triage import triage_script
 
-    return triage_script(path, steps=steps, timeout=timeout, cwd=case.path)
+    return triage_script(path, steps=steps, timeout=timeout, cwd=case.path, nproc_per_node=case.nproc_per_node)
 
 
 def _run_one(case: Case, script: str, kind: ScriptKind, steps: int, timeout: float,
@@ -343,6 +348,23 @@ def _one_thread_per_child() -> Iterator[None]:
     finally:
         for k in added:
             os.environ.pop(k, None)
+
+
+@contextmanager
+def _warm_probes(on: bool) -> Iterator[None]:
+    """Every probe of the run forks from one warm template that imported torch once (probe/warm.py); with
+    jobs > 1 the template forks one child per worker thread at a time, so it serves as the pool."""
+    if not on:
+        yield
+        return
+    from traintriage.probe import runner, warm
+
+    warm.enable()
+    runner.warm_up()  # importing in the background while the first probes start cold
+    try:
+        yield
+    finally:
+        warm.disable()
 
 
 def run_evals(
@@ -371,14 +393,16 @@ def run_evals(
         if on_case is not None:
             on_case(row, len(rows), len(work))
 
-    if jobs <= 1:
-        for c, s, k in work:
-            done(_run_one(c, s, k, steps, timeout, run))
-    else:
-        with _one_thread_per_child(), ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_run_one, c, s, k, steps, timeout, run) for c, s, k in work]
-            for f in futures:
-                done(f.result())
+    # the first `jobs` probes start cold while the template imports: with no more scripts than that it is waste
+    with _warm_probes(runner is None and len(work) > max(1, jobs)):
+        if jobs <= 1:
+            for c, s, k in work:
+                done(_run_one(c, s, k, steps, timeout, run))
+        else:
+            with _one_thread_per_child(), ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = [pool.submit(_run_one, c, s, k, steps, timeout, run) for c, s, k in work]
+                for f in futures:
+                    done(f.result())
     order = {(c.name, s): i for i, (c, s, _k) in enumerate(work)}
     rows.sort(key=lambda r: order[(r.case, r.script)])
     return summarize(rows, cases_dir=str(root), steps=steps)

@@ -80,11 +80,14 @@ def decompose(
     loss: torch.Tensor,
     terms: dict[str, torch.Tensor],
     named_params: list[tuple[str, torch.Tensor]],
+    partition: list[str] | None = None,
 ) -> Decomposition:
     """Split the gradient of `loss` into each term's contribution.
 
     For a term t, d(loss)/d(params) through t is (d loss / d t) . (d t / d params): `torch.autograd.grad(t,
     params, grad_outputs=d loss/d t)`. The graph is retained, so the caller can still call backward.
+    `partition` names the terms that add up to the loss (the others are nested inside them, e.g. a loss call
+    under a log1p): the residual is measured over those only (default: all terms).
     """
     import torch
 
@@ -144,7 +147,8 @@ def decompose(
     whole_norm = float(whole.norm())
     residual = None
     if eff and whole_norm > 0:
-        residual = float((whole - sum(eff.values())).norm()) / whole_norm
+        parts = [eff[k] for k in (partition or list(eff)) if k in eff]
+        residual = float((whole - sum(parts)).norm()) / whole_norm
     return Decomposition(terms=out, cosines=cos, module_conflicts=conflicts, whole_norm=whole_norm,
                          parts_residual=residual, n_params=int(whole.numel()))
 

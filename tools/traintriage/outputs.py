@@ -80,8 +80,10 @@ class RunLogsResult(BaseModel):
     """What `read_run_logs` found: the run's series summaries and the symptoms the curves show."""
 
     path: str = Field(description="The resolved log file or folder.")
-    report: Report = Field(description="Symptoms seen in the curves (with candidate causes) and findings.")
-    summary: Any = Field(description="Per-metric summary (first/last/min/max/trend, sampled points).")
+    report: Report = Field(description="Symptoms seen in the curves (with candidate causes) and findings; its "
+                           "`metrics` is left empty: the per-metric numbers are in `summary`, said once.")
+    summary: Any = Field(description="Per-metric summary (first/last/min/max/trend; sampled points only with "
+                         "points=true), the files read and skipped.")
     metrics: list[str] = Field(description="Metric names in the run; pass one as `metric` for its points.")
     series: SeriesPage | None = Field(default=None, description="The requested metric's points, one page.")
 

@@ -16,6 +16,18 @@ Source = Literal["probe", "lint", "logs", "grads", "crash", "triage"]
 
 _SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 
+# What each verdict means, said once (issue 19 item 5). README.md, SKILL.md and refs/triage.md quote these words,
+# the CLI prints them under the verdict, the MCP output schema carries them in the field's description;
+# tests/test_verdicts.py checks every place says the same. Exit codes: errors.exit_code_for (0, 1, else 4).
+VERDICT_MEANING: dict[str, str] = {
+    "healthy": "no finding at error severity and, when the one-batch overfit check ran, it passed",
+    "broken": "at least one finding at error severity: measured evidence that this run is wrong",
+    "inconclusive": "no finding at error severity, but the one-batch overfit failed with no check naming a "
+                    "cause, or there was nothing to judge",
+    "crashed": "the script raised an error before it could be judged; its traceback is in stderr_tail",
+    "timeout": "the script ran past the time limit before it could be judged",
+}
+
 
 class Finding(BaseModel):
     """A conclusion about a cause, with the evidence that supports it."""
@@ -91,6 +103,11 @@ CONSEQUENCES: dict[str, frozenset[str]] = {
     # (Wu & He, "Group Normalization", 2018, Fig. 1: BN's error climbs as the batch shrinks); the loss spikes that
     # follow read as lr-too-high.
     "frozen-bn-stats-drift": frozenset({"lr-too-high"}),
+    # refs/catalogue/wiring.md#params-not-in-optimizer: a layer no optimizer holds stays at its initial weights, so
+    # the loss keeps pulling on it as hard as at step 0 while the trained modules' gradients shrink: it ends up
+    # holding most of the gradient norm (measured on the optimizer-misses-last-layer mutant of a seq2seq LSTM:
+    # decoder.fc_out 140x the median module, issue 12's matrix).
+    "params-not-in-optimizer": frozenset({"module-gradient-outlier"}),
 }
 
 
@@ -131,7 +148,7 @@ class Report(BaseModel):
 
     tool: str = Field(description="triage | probe | lint | logs | grads")
     target: str = Field(description="The script or log path examined.")
-    verdict: Verdict = Field(description="healthy | broken | inconclusive | crashed | timeout")
+    verdict: Verdict = Field(description="; ".join(f"{k}: {v}" for k, v in VERDICT_MEANING.items()))
     findings: list[Finding] = Field(default_factory=list, description="Most important first.")
     symptoms: list[Symptom] = Field(default_factory=list)
     metrics: dict[str, Any] = Field(default_factory=dict, description="Compact, sampled per-step metrics.")

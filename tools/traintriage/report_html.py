@@ -18,8 +18,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from traintriage.figure_axes import marker, readable_axes, short, wants_log
 from traintriage.probe.module_series import MAX_MODULES  # heatmap rows: one limit for the series and the page
-from traintriage.report import Report
+from traintriage.report import VERDICT_MEANING, Report
 
 # Colours by severity/verdict: red for what the evidence shows is wrong, amber for a risk, grey for context.
 _SEV = {"error": "#b3261e", "warning": "#a05a00", "info": "#5f6368"}
@@ -55,12 +56,11 @@ def _num(xs: list[Any]) -> list[float]:
 
 def _line(ax, steps: list[int], ys: list[Any], label: str) -> None:  # noqa: ANN001
     y = _num(ys)
-    ax.plot(steps[: len(y)], y, marker="o" if len(y) <= 30 else None, markersize=3, label=label)
+    ax.plot(steps[: len(y)], y, marker=marker(len(y)), markersize=3, label=label)
 
 
 def _logy_if_wide(ax, *series: list[Any]) -> None:  # noqa: ANN001
-    vals = [v for s in series for v in _num(s) if v > 0]
-    if vals and max(vals) / min(vals) > 100:  # two decades or more: a linear axis hides the small end
+    if wants_log(v for s in series for v in _num(s)):
         ax.set_yscale("log")
 
 
@@ -83,6 +83,7 @@ def figures(report: Report) -> dict[str, bytes]:
         _line(ax, steps, m["loss"], "loss")
         _logy_if_wide(ax, m["loss"])
         ax.set(title="Loss per optimizer step", xlabel="step", ylabel="loss")
+        readable_axes(ax)
         ax.grid(alpha=0.3)
         out["loss"] = _png(fig)
     if m.get("grad_norm") or m.get("update_norm"):
@@ -94,6 +95,7 @@ def figures(report: Report) -> dict[str, bytes]:
                 _line(ax, steps, m[k], label)
         ax.set_yscale("log")
         ax.set(title="Gradient and update norms", xlabel="step", ylabel="L2 norm (log scale)")
+        readable_axes(ax)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         out["norms"] = _png(fig)
@@ -103,6 +105,7 @@ def figures(report: Report) -> dict[str, bytes]:
             _line(ax, steps, row, f"group {g}")
         _logy_if_wide(ax, *m["lr"])
         ax.set(title="Learning rate applied (per parameter group)", xlabel="step", ylabel="lr")
+        readable_axes(ax)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         out["lr"] = _png(fig)
@@ -112,6 +115,7 @@ def figures(report: Report) -> dict[str, bytes]:
             _line(ax, steps, row, f"group {g}")
         ax.set_yscale("log")
         ax.set(title="Update / weight ratio ||Δθ|| / ||θ|| (per group)", xlabel="step", ylabel="ratio (log scale)")
+        readable_axes(ax)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         out["rel_update"] = _png(fig)
@@ -125,7 +129,7 @@ def figures(report: Report) -> dict[str, bytes]:
         data = [[math.log10(v) if v > 0 else math.nan for v in r] for r in rows]
         fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.28 * len(mods)))
         im = ax.imshow(data, aspect="auto", cmap="viridis", interpolation="nearest")
-        ax.set_yticks(range(len(mods)), mods, fontsize=7)
+        ax.set_yticks(range(len(mods)), [short(m) for m in mods], fontsize=7)
         ticks = list(range(0, len(cols), max(1, len(cols) // 8)))
         ax.set_xticks(ticks, [str(cols[i]) for i in ticks], fontsize=7)
         ax.set(title=title, xlabel="step")
@@ -138,7 +142,7 @@ def figures(report: Report) -> dict[str, bytes]:
         ys = range(len(mods))
         ax.barh([y + 0.2 for y in ys], [first[k] or 0 for k in mods], height=0.4, label="first step")
         ax.barh([y - 0.2 for y in ys], [last.get(k) or 0 for k in mods], height=0.4, label="last step")
-        ax.set_yticks(list(ys), mods, fontsize=7)
+        ax.set_yticks(list(ys), [short(m) for m in mods], fontsize=7)
         ax.set_xscale("log")
         ax.set(title="Gradient norm per module", xlabel="L2 norm (log scale)")
         ax.legend(fontsize=8)
@@ -199,7 +203,8 @@ def render_html(report: Report) -> str:
              f"{html.escape(Path(report.target).name)}</title><style>{CSS}</style></head><body>",
              f"<h1>traintriage {html.escape(report.tool)}: <code>{html.escape(report.target)}</code></h1>",
              f'<p>verdict <span class="verdict" style="background:{_VERDICT.get(report.verdict, "#5f6368")}">'
-             f"{html.escape(report.verdict)}</span> &nbsp; {report.seconds:.1f} s</p>"]
+             f"{html.escape(report.verdict)}</span> &nbsp; {report.seconds:.1f} s &nbsp; "
+             f'<span class="meaning">{html.escape(VERDICT_MEANING.get(report.verdict, ""))}</span></p>']
     if report.findings:
         parts.append(f"<h2>Findings ({len(report.findings)}), most likely first</h2>")
     for f in report.findings:

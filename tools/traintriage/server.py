@@ -15,9 +15,11 @@ Note: no `from __future__ import annotations` here: the SDK reads the tool signa
 tools are closures, so their annotations must be real objects.
 """
 
+import base64
 import functools
 import importlib.util
 import inspect
+import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -30,8 +32,8 @@ from mcp.server.mcpserver import Context, Image, ListRoots, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
 from mcp.server.mcpserver.resources.base import Resource
-from mcp.types import ListRootsResult, ToolAnnotations
-from pydantic import Field
+from mcp.types import CallToolResult, ImageContent, ListRootsResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
 
 from traintriage import __version__
 from traintriage import catalogue as cat
@@ -74,11 +76,27 @@ writes redirected to a temporary folder; paths must lie inside the project roots
 def _provides(module: str, attr: str) -> bool:
     """True when traintriage.<module> exists and its source names <attr>, checked without importing it
     (importing the probe or logs would pull in torch/matplotlib): a half-landed module ships no tool."""
-    try:
-        spec = importlib.util.find_spec(f"traintriage.{module}")
-        return spec is not None and spec.origin is not None and attr in Path(spec.origin).read_text("utf-8")
-    except (ImportError, ValueError, OSError):
-        return False
+    # find_spec("traintriage.probe.grads") would import the parent package traintriage.probe (its __init__
+    # imports the runner): look the file up by path beneath the package instead
+    base = Path(importlib.util.find_spec("traintriage").origin).parent.joinpath(*module.split("."))  # type: ignore[arg-type]
+    for f in (base.with_suffix(".py"), base / "__init__.py"):
+        try:
+            return attr in f.read_text("utf-8")
+        except OSError:
+            continue
+    return False
+
+
+# Set by serve_stdio / serve_http: the running server keeps a warm probe template (probe/warm.py), started by its
+# first probe call; a server built in-process (the tests) probes cold.
+_WARM = {"on": False}
+
+
+def _warm() -> None:
+    if _WARM["on"]:
+        from traintriage.probe import warm
+
+        warm.keep()
 
 
 def _overrides(lr_scale: float | None, optimizer_impl: str) -> dict[str, Any]:
@@ -162,6 +180,30 @@ async def _in_thread(fn: Callable[..., Any], /, *args: Any) -> Any:
     return await anyio.to_thread.run_sync(functools.partial(fn, *args))
 
 
+def _answer(model: BaseModel, pngs: dict[str, bytes] | None = None) -> CallToolResult:
+    """A tool's answer: its JSON once as compact text (the SDK's default indents it, about twice the characters)
+    and as structured content, then each figure as a named PNG image block."""
+    data = model.model_dump(mode="json")
+    content: list[Any] = [TextContent(type="text", text=json.dumps(data, separators=(",", ":")))]
+    for name, png in (pngs or {}).items():
+        content.append(TextContent(type="text", text=f"figure: {name}"))
+        content.append(ImageContent(type="image", data=base64.b64encode(png).decode("ascii"), mime_type="image/png"))
+    return CallToolResult(content=content, structured_content=data)
+
+
+async def _report_answer(rep: Report, images: bool) -> Report | CallToolResult:
+    """A probe-style Report, with its figures (the HTML report's, report_html.figures) when asked."""
+    if not images:
+        return rep
+    from traintriage import report_html
+
+    try:
+        pngs = await _in_thread(report_html.figures, rep)
+    except report_html.HtmlUnavailable as e:
+        raise ToolError(f"{e} (or call again with images=false)") from e
+    return _answer(rep, pngs)
+
+
 class _TextResource(Resource):
     """A resource whose text is produced when it is read (the handbook can change while we run)."""
 
@@ -209,7 +251,8 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             script: ti.Script, ctx: Context, mode: ti.ProbeMode = "overfit", steps: ti.Steps = 30,
             timeout: ti.Timeout = 120.0, args: ti.ScriptArgs = None, client_roots: ClientRoots = None,
             lr_scale: ti.LrScale = None, optimizer_impl: ti.OptImpl = "as-is", max_memory_gib: ti.MaxMemoryGib = None,
-            only: ti.Checks = None, skip: ti.Checks = None,
+            only: ti.Checks = None, skip: ti.Checks = None, images: ti.Images = False,
+            nproc_per_node: ti.NprocPerNode = None,
         ) -> Report:
             """Runs the user's code: the training script executes in a child process for a few steps (file
             writes go to a temporary folder) under instrumentation and report measured findings:
@@ -217,12 +260,15 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             that does not fall on one batch. Sends progress notifications; cancelling kills the child."""
             from traintriage.probe import run_probe
 
+            _warm()
+
             path = state.path(script, client_roots)
             async with state.limiter:
-                return await run_cancellable(ctx.report_progress, run_probe, script=path, mode=mode, steps=steps,
-                                             timeout=timeout, args=tuple(args or ()), cwd=path.parent,
-                                             extra=_overrides(lr_scale, optimizer_impl), only=only, skip=skip,
-                                             max_memory=_gib(max_memory_gib))
+                rep = await run_cancellable(ctx.report_progress, run_probe, script=path, mode=mode, steps=steps,
+                                            timeout=timeout, args=tuple(args or ()), cwd=path.parent,
+                                            extra=_overrides(lr_scale, optimizer_impl), only=only, skip=skip,
+                                            max_memory=_gib(max_memory_gib), nproc_per_node=nproc_per_node)
+            return await _report_answer(rep, images)
 
     if _provides("triage", "triage_script"):
 
@@ -231,20 +277,24 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             script: ti.Script, ctx: Context, steps: ti.Steps = 30, timeout: ti.Timeout = 120.0,
             args: ti.ScriptArgs = None, logs: ti.TriageLogs = None, client_roots: ClientRoots = None,
             lr_scale: ti.LrScale = None, optimizer_impl: ti.OptImpl = "as-is", max_memory_gib: ti.MaxMemoryGib = None,
-            only: ti.Checks = None, skip: ti.Checks = None,
+            only: ti.Checks = None, skip: ti.Checks = None, images: ti.Images = False,
+            nproc_per_node: ti.NprocPerNode = None,
         ) -> Report:
             """Start here. Lints the script, then runs the user's code briefly under instrumentation (a child
             process; file writes go to a temporary folder), then returns one ranked report:
             verdict, findings with catalogue ids and evidence. Sends progress; cancelling kills the child."""
             from traintriage.triage import triage_script as triage
 
+            _warm()
+
             path = state.path(script, client_roots)
             logs_path = state.path(logs, client_roots, kind="any") if logs else None
             async with state.limiter:
-                return await run_cancellable(ctx.report_progress, triage, script=path, steps=steps, timeout=timeout,
-                                             args=tuple(args or ()), cwd=path.parent, logs=logs_path,
-                                             overrides=_overrides(lr_scale, optimizer_impl), only=only, skip=skip,
-                                             max_memory=_gib(max_memory_gib))
+                rep = await run_cancellable(ctx.report_progress, triage, script=path, steps=steps, timeout=timeout,
+                                            args=tuple(args or ()), cwd=path.parent, logs=logs_path,
+                                            overrides=_overrides(lr_scale, optimizer_impl), only=only, skip=skip,
+                                            max_memory=_gib(max_memory_gib), nproc_per_node=nproc_per_node)
+            return await _report_answer(rep, images)
 
     if _provides("gradients", "classify_rough_map"):
         from traintriage.gradients import RoughMapReading
@@ -273,7 +323,7 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
         async def grad_decomposition(
             script: ti.Script, ctx: Context, steps: ti.Steps = 40, timeout: ti.Timeout = 120.0,
             args: ti.ScriptArgs = None, ablate: ti.Ablate = None, metric: ti.GradsMetric = None,
-            client_roots: ClientRoots = None,
+            client_roots: ClientRoots = None, images: ti.Images = False,
         ) -> Report:
             """For a metric or loss term that will not move while the loss does. Runs the user's code (the script
             executes in a child process; file writes go to a temporary folder) and splits the gradient by loss
@@ -283,11 +333,14 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
             traintriage.term(name, value). Sends progress; cancelling kills the child."""
             from traintriage.probe.grads import grads_script
 
+            _warm()
+
             path = state.path(script, client_roots)
             async with state.limiter:
-                return await run_cancellable(ctx.report_progress, grads_script, script=path, steps=steps,
-                                             timeout=timeout, args=tuple(args or ()), cwd=path.parent,
-                                             ablate=ablate, metric=metric)
+                rep = await run_cancellable(ctx.report_progress, grads_script, script=path, steps=steps,
+                                            timeout=timeout, args=tuple(args or ()), cwd=path.parent,
+                                            ablate=ablate, metric=metric)
+            return await _report_answer(rep, images)
 
     if _provides("logs", "read_run") and _provides("logs.diagnosis", "def diagnose"):
         from traintriage.logs import present
@@ -296,12 +349,16 @@ def build_server(roots: Sequence[str | os.PathLike[str]] | None = None) -> MCPSe
         async def read_run_logs(
             path: ti.LogPath, format: ti.LogFormat = "auto", num_classes: ti.NumClasses = None,
             metric: ti.LogMetric = None, offset: ti.Offset = 0, limit: ti.Limit = 500,
-            client_roots: ClientRoots = None,
+            points: ti.SummaryPoints = False, images: ti.Images = False, client_roots: ClientRoots = None,
         ) -> RunLogsResult:
             """Read a training run's logs and report what the curves show: per-metric summaries and symptoms
-            (flat-loss, divergence, nan-loss, plateau, ...) each with ranked candidate causes. Read-only."""
+            (flat-loss, divergence, nan-loss, plateau, ...) each with ranked candidate causes, and which files
+            of a run folder were read and which skipped. Each number comes once: statistics per metric here,
+            one metric's points page by page with `metric`/`offset`/`limit`. Read-only."""
             resolved = state.path(path, client_roots, kind="any")
-            return await _in_thread(present.read_logs, resolved, format, num_classes, metric, offset, limit)
+            result, pngs = await _in_thread(present.read_logs, resolved, format, num_classes, metric, offset, limit,
+                                            points, images)
+            return _answer(result, pngs)
 
         if _provides("logs.plot", "def plot_run"):
 
@@ -365,12 +422,15 @@ def _register_resources(server: MCPServer) -> None:
 
 
 def serve_stdio(roots: Sequence[str | os.PathLike[str]] | None = None) -> None:
+    _WARM["on"] = True
     build_server(roots).run("stdio")
 
 
 def serve_http(roots: Sequence[str | os.PathLike[str]] | None = None, port: int = 8765) -> None:
     """Streamable HTTP on 127.0.0.1 only, with the SDK's DNS-rebinding protection (Host/Origin checks)."""
     from mcp.server.transport_security import TransportSecuritySettings
+
+    _WARM["on"] = True
 
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,

@@ -29,6 +29,12 @@ MaxMemoryGib = Annotated[float | None, Field(gt=0, description="Memory cap of th
 Checks = Annotated[list[str] | None, Field(description="Probe check ids (catalogue ids) to run only / to turn off.")]
 ScriptArgs = Annotated[list[str] | None, Field(description="Command-line arguments for the script (its sys.argv[1:]).")]
 Steps = Annotated[int, Field(ge=1, le=MAX_STEPS, description="Stop the script after this many optimizer steps.")]
+# Ranks a probe may launch on one machine: each rank is a full copy of the script (its imports, its model); two
+# are enough for every cross-rank check (refs/catalogue/distributed.md), a few more cover a rank-count bug.
+MAX_NPROC = 8
+NprocPerNode = Annotated[int | None, Field(ge=1, le=MAX_NPROC, description="Launch the script through "
+                         "torch.distributed.run with this many ranks (gloo on CPU, loopback only), the probe in "
+                         "every rank, and compare the ranks; for scripts run with torchrun / DDP. 2 is enough.")]
 Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, description="Kill the script after this many seconds.")]
 ProbeMode = Annotated[
     Literal["overfit", "observe"],
@@ -49,7 +55,8 @@ Query = Annotated[
 Ablate = Annotated[
     str | None,
     Field(description="A loss term to switch off in a second run (question 3 of the rough map: does the metric "
-          "reach the same value without it?). Term names are in the first run's report."),
+          "reach the same value without it?). A term's name, its id (t1, t2, ...) or its expression text, as the "
+          "first run's report lists them (terms are found in the loss's autograd graph; no marker needed)."),
 ]
 GradsMetric = Annotated[
     str | None, Field(description="The term or metric to compare between the two runs (default: the ablated term).")
@@ -96,6 +103,10 @@ LogMetric = Annotated[
 ]
 Offset = Annotated[int, Field(ge=0, description="First point of the page, for `metric`.")]
 Limit = Annotated[int, Field(ge=1, le=5000, description="Points per page, for `metric`.")]
+SummaryPoints = Annotated[bool, Field(description="Add up to 50 evenly sampled points per metric to the summary "
+                        "(default: statistics only; pass `metric` to page through one series' points).")]
+Images = Annotated[bool, Field(description="Also return the figures (loss per step, norms, LR, per-module "
+                   "heatmaps; for logs, the curves) as PNG image blocks after the JSON.")]
 PlotMetrics = Annotated[list[str] | None, Field(description="Metric names to plot (default: the loss-like ones).")]
 
 # -- the prompt

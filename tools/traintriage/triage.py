@@ -59,18 +59,23 @@ def _logs(path: str, notes: list[str]) -> Report | None:
         return None
 
 
-def _grads(records: list[dict[str, Any]], notes: list[str]) -> list[Finding]:
-    """Rough-map findings from the probe run's own `grads` records, when the loss has parts worth reading."""
+def _grads(records: list[dict[str, Any]], notes: list[str], metrics: dict[str, Any] | None = None) -> list[Finding]:
+    """Rough-map findings from the probe run's own `grads` records, when the loss has parts worth reading;
+    the reading itself (terms, transforms, rows) goes into `metrics["rough_map"]` and one note."""
     try:
-        from traintriage.probe.grads import grads_findings, terms_seen
+        from traintriage.probe.grads import grads_findings, rough_map_reading, terms_seen
     except ImportError:
         return []
     try:
         found = grads_findings(records)
         terms = terms_seen(records)
+        reading = rough_map_reading(records)
     except Exception as e:  # noqa: BLE001 - the decomposition must not hide the probe's evidence
         notes.append(f"loss-term decomposition failed: {type(e).__name__}: {e}")
         return []
+    if reading is not None and metrics is not None:
+        metrics["rough_map"] = reading
+        notes.append(f"rough map of the loss's terms (traintriage grads for the full reading): {reading['summary']}")
     if len(terms) > 1:
         return found
     return [f for f in found if f.id == "loss-saturated"]
@@ -90,6 +95,7 @@ def triage_script(
     only: Sequence[str] | None = None,
     skip: Sequence[str] | None = None,
     overrides: dict[str, Any] | None = None,  # probe/overrides.child_config(...): --lr-scale, --optimizer-impl
+    nproc_per_node: int | None = None,  # launch through torch.distributed.run with this many ranks
 ) -> Report:
     """`only` / `skip`: probe check ids to keep / turn off (probe.detectors.selected; an unknown id raises
     probe.detectors.UnknownCheckError, a ValueError). A check turned off records and judges nothing."""
@@ -103,12 +109,12 @@ def triage_script(
     lint_rep = _lint(script, notes)
     probe, records = probe_with_records(script, mode="overfit", steps=steps, timeout=timeout, args=args, cwd=cwd,
                                         on_progress=on_progress, cancel=cancel, extra=extra,
-                                        max_memory=max_memory)
+                                        max_memory=max_memory, nproc_per_node=nproc_per_node)
     findings = _merge(lint_rep, probe, notes)
     have = {f.id for f in findings}
-    findings += [f for f in _grads(records, notes) if f.id not in have]
-    symptoms = list(probe.symptoms)
     metrics: dict[str, Any] = dict(probe.metrics)
+    findings += [f for f in _grads(records, notes, metrics) if f.id not in have]
+    symptoms = list(probe.symptoms)
     if logs is not None:
         log_rep = _logs(str(logs), notes)
         if log_rep is not None:

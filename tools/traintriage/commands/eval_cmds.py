@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-top1", type=float, help="fail (exit 1) when top-1 accuracy is below this")
     p.add_argument("--min-top3", type=float, help="fail (exit 1) when top-3 accuracy is below this")
     p.add_argument("--max-false-alarms", type=int, help="fail (exit 1) when false alarms exceed this")
+    p.add_argument("--max-unclean", type=int,
+                   help="fail (exit 1) when more scripts than this crashed or timed out under the probe")
     p.add_argument("--quiet", action="store_true", help="no per-script progress on stderr")
     add_json(p)
     p.set_defaults(func=run_eval)
@@ -42,7 +44,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from e
     if sb.broken + sb.clean == 0:
         raise UsageError("no case matched" + (f" --only {' '.join(args.only)}" if args.only else ""))
-    failed = sb.failures(args.min_top1, args.min_top3, args.max_false_alarms)
+    failed = sb.failures(args.min_top1, args.min_top3, args.max_false_alarms, args.max_unclean)
     text = evals.format_scoreboard(sb)
     if failed:
         text += "\nFAILED: " + "; ".join(failed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from traintriage.cli import UsageError, add_json, emit, exit_code_for, require_file
+from traintriage.render import explain_command, verdict_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,9 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def format_report(report) -> str:
     if not report.findings:
         return f"{report.target}: no findings ({'; '.join(report.notes) or 'clean'})"
-    lines = [f"{f.where}  {f.severity}  {f.id}  {f.message}" for f in report.findings]
+    lines = [f"{f.where}  {f.severity}  {f.id}  {f.message}  -> {explain_command(f.id)}" for f in report.findings]
     errors = sum(f.severity == "error" for f in report.findings)
-    lines.append(f"{len(report.findings)} finding(s), {errors} error(s); `traintriage explain ID` for the fix")
+    lines.append(f"{len(report.findings)} finding(s), {errors} error(s); verdict {report.verdict}")
+    lines.append(verdict_line(report.verdict))
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from traintriage.cli import UsageError, add_json, emit, exit_code_for
+from traintriage.render import explain_command, verdict_line
 
 FORMATS = ("auto", "text", "csv", "jsonl", "hf", "tensorboard", "wandb", "mlflow")
 
@@ -58,7 +59,8 @@ def run_logs(args: argparse.Namespace) -> int:
 
 
 def _text(run, report, summary, plot) -> str:  # noqa: ANN001
-    lines = [f"{report.target}  [{run.format}]  verdict: {report.verdict}"]
+    lines = [f"{report.target}  [{run.format}]  verdict: {report.verdict}", verdict_line(report.verdict)]
+    lines += files_text(run)
     if "series" in summary:
         s = summary["series"]
         lines.append(f"\n{s['metric']} ({s['role']}): {s['note']}" + (f"; next --offset {s['next_offset']}" if s["next_offset"] else ""))
@@ -79,15 +81,24 @@ def _text(run, report, summary, plot) -> str:  # noqa: ANN001
         for s in report.symptoms:
             lines.append(f"  [{s.evidence.get('severity', '?')}] {s.id} @ step {s.step}: {s.message}")
             lines.append(f"      candidates: {', '.join(s.candidates[:6])}   ({s.ref})")
+            lines.append(f"      explain: {explain_command(s.id)}")
     else:
         lines.append("\nno symptoms")
     if report.findings:
         lines.append("\nFINDINGS")
         for f in report.findings:
             lines.append(f"  [{f.severity} {f.confidence:.2f}] {f.id}: {f.message}  ({f.ref})")
+            lines.append(f"      explain: {explain_command(f.id)}")
     if report.notes:
         lines.append("\nNOTES")
         lines += [f"  - {n}" for n in report.notes]
     if plot:
         lines.append(f"\nplot: {plot}")
     return "\n".join(lines)
+
+
+def files_text(run) -> list[str]:  # noqa: ANN001 - a logs.Run
+    """Which files were read and which were left out (a run folder often holds several logs of one run)."""
+    out = [f"read: {', '.join(run.files_read)}"] if run.files_read else []
+    out += [f"skipped: {f.path} ({f.why})" for f in run.files_skipped]
+    return out

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-top1", type=float, help="fail (exit 1) when top-1 over scored mutants is below this")
     p.add_argument("--min-top3", type=float, help="fail (exit 1) when top-3 is below this")
     p.add_argument("--max-false-alarms", type=int, help="fail (exit 1) when more hosts get an error finding")
+    p.add_argument("--no-host-triage", action="store_true",
+                   help="do not triage the hosts themselves (no host false alarms): CI's eval gate does that")
     add_json(p)
     p.set_defaults(func=run_mutants_cmd)
 
@@ -60,7 +62,7 @@ def run_mutants_cmd(args: argparse.Namespace) -> int:
         sys.stderr.write(f"[{done}/{total}] {row.host}: {'ok' if row.usable else row.reason[:60]}\n")
 
     m = run_matrix(host_scripts(dirs), ops=ops, pairs=pairs, jobs=args.jobs, steps=args.steps,
-                   on_host=None if args.json else progress)
+                   on_host=None if args.json else progress, triage_hosts=not args.no_host_triage)
     failed = ((args.min_top1 is not None and m.top1 < args.min_top1)
               or (args.min_top3 is not None and m.top3 < args.min_top3)
               or (args.max_false_alarms is not None and m.host_false_alarms > args.max_false_alarms))

@@ -41,6 +41,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="multiply every optimizer's learning rate by F at run time (probe/overrides.py)")
     p.add_argument("--optimizer-impl", choices=["as-is", "plain"], default="as-is",
                    help="plain: run optimizers with foreach=False, fused=False (probe/overrides.py)")
+    p.add_argument("--nproc-per-node", type=int, metavar="N",
+                   help="launch the script through torch.distributed.run with N ranks (gloo on CPU, loopback), the "
+                        "probe in every rank; evidence is merged per rank")
     add_report(p)
     add_json(p)
 
@@ -55,6 +58,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-memory must be positive, not {args.max_memory}")
     if args.lr_scale is not None and not args.lr_scale > 0:
         raise UsageError(f"--lr-scale must be positive, not {args.lr_scale}")
+    if args.nproc_per_node is not None and args.nproc_per_node < 1:
+        raise UsageError(f"--nproc-per-node must be at least 1, not {args.nproc_per_node}")
     if args.cwd and not Path(args.cwd).is_dir():
         raise UsageError(f"--cwd is not a directory: {args.cwd}")
     logs = getattr(args, "logs", None)
@@ -99,7 +104,7 @@ def run_probe_cmd(args: argparse.Namespace) -> int:
     try:
         rep = run_probe(args.script, mode=args.mode, steps=args.steps, timeout=args.timeout, args=args.script_args,
                         cwd=args.cwd, on_progress=_progress(args), max_memory=_bytes(args.max_memory),
-                        extra=_overrides(args), only=args.only, skip=args.skip)
+                        extra=_overrides(args), only=args.only, skip=args.skip, nproc_per_node=args.nproc_per_node)
     except UnknownCheckError as e:
         raise UsageError(str(e)) from e
     write_report(args, rep)
@@ -114,7 +119,8 @@ def run_triage_cmd(args: argparse.Namespace) -> int:
     try:
         rep = triage_script(args.script, steps=args.steps, timeout=args.timeout, args=args.script_args, cwd=args.cwd,
                             logs=args.logs, on_progress=_progress(args), only=args.only, skip=args.skip,
-                            max_memory=_bytes(args.max_memory), overrides=_overrides(args))
+                            max_memory=_bytes(args.max_memory), overrides=_overrides(args),
+                            nproc_per_node=args.nproc_per_node)
     except UnknownCheckError as e:
         raise UsageError(str(e)) from e
     write_report(args, rep)

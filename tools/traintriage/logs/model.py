@@ -39,6 +39,13 @@ class LineSkip(BaseModel):
     reason: str
 
 
+class FileSkip(BaseModel):
+    """A log file in a run folder that was not read, and why (logs/sources.py)."""
+
+    path: str = Field(description="The file or folder left out, relative to the folder given.")
+    why: str = Field(description="Why it was not read.")
+
+
 class Series(BaseModel):
     """One metric over steps. Values may be NaN or +-inf: they are data (a diverged run), not errors."""
 
@@ -62,6 +69,10 @@ class Run(BaseModel):
     skipped: list[str] = Field(default_factory=list, description="What was skipped or only partly read, and why.")
     skipped_lines: int = Field(default=0, description="How many lines / records were skipped as unreadable.")
     first_skip: LineSkip | None = Field(default=None, description="The first skipped line and why.")
+    files_read: list[str] = Field(default_factory=list, description="The files (or run folders) read, relative to "
+                                  "the folder given; the file itself when a file was given.")
+    files_skipped: list[FileSkip] = Field(default_factory=list, description="Log files in the folder not read, "
+                                          "and why (our own traintriage_watch.jsonl is preferred).")
 
     def by_role(self, role: str) -> list[Series]:
         return [s for s in self.series.values() if s.role == role]
@@ -123,13 +134,18 @@ def role_for(name: str) -> str:
     return "other"
 
 
+# Raw points a series buffers before its downsampler (logs/downsample.py) thins them: 1 MB of steps+values,
+# large enough that the numpy pass is cheap per point, small enough that memory does not follow the log's
+# length. A series shorter than this is kept whole (and never imports the downsampler or numpy).
+RAW_POINTS = 1 << 16
+
 # --- building series ---------------------------------------------------------------------------------------
 
 
 class SeriesBuilder:
     """Collect points in write order; finish() keeps the last write per step and sorts by step."""
 
-    __slots__ = ("name", "steps", "values", "walls", "has_wall", "expect_repeats")
+    __slots__ = ("name", "steps", "values", "walls", "has_wall", "expect_repeats", "sampler")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -138,6 +154,19 @@ class SeriesBuilder:
         self.walls = array("d")
         self.has_wall = False
         self.expect_repeats = False  # progress bars re-print the same counter: repeats are normal there
+        self.sampler = None  # a logs.downsample.Downsampler once the series passes RAW_POINTS
+
+    def __len__(self) -> int:
+        return len(self.steps) + (len(self.sampler) if self.sampler is not None else 0)
+
+    def _spill(self) -> None:
+        """Hand the raw buffer to the downsampler (memory stays bounded however long the log is)."""
+        if self.sampler is None:
+            from traintriage.logs.downsample import Downsampler
+
+            self.sampler = Downsampler()
+        self.sampler.push(self.steps, self.values, self.walls if self.has_wall else None)
+        self.steps, self.values, self.walls = array("q"), array("d"), array("d")
 
     def add(self, step: int, value: float, wall: float | None = None) -> None:
         self.steps.append(step)
@@ -149,6 +178,8 @@ class SeriesBuilder:
             self.walls.append(wall)
         elif self.has_wall:
             self.walls.append(math.nan)
+        if len(self.values) >= RAW_POINTS:
+            self._spill()
 
     def extend(self, steps, values, walls=None) -> None:
         """Bulk add (arrays, lists or iterables); walls None means no wall times for these points."""
@@ -162,8 +193,12 @@ class SeriesBuilder:
             self.walls.extend(walls)
         elif self.has_wall:
             self.walls.extend(array("d", [math.nan]) * (len(self.values) - n0))
+        if len(self.values) >= RAW_POINTS:
+            self._spill()
 
     def finish(self, notes: list[str]) -> Series:
+        if self.sampler is not None:
+            return self._finish_sampled(notes)
         steps, values, walls = self.steps, self.values, self.walls
         n = len(steps)
         ordered = all(steps[i] < steps[i + 1] for i in range(n - 1)) if n < 5_000 else _ordered_np(steps)
@@ -177,22 +212,32 @@ class SeriesBuilder:
                 prev = s
                 last[s] = i
             keep = sorted(last.items())
-            repeated = n - len(keep)
-            if not ((self.expect_repeats or role_for(self.name) == "epoch") and backwards == 0):
-                notes.append(
-                    f"metric '{self.name}': {repeated} repeated step(s) and {backwards} backwards jump(s) "
-                    "(a resumed run or several runs in one log?); kept the last write per step"
-                )
+            self._repeats_note(n - len(keep), backwards, notes)
             steps = array("q", (s for s, _ in keep))
             values = array("d", (values[i] for _, i in keep))
             walls = array("d", (walls[i] for _, i in keep)) if self.has_wall else walls
-        return Series.model_construct(
-            name=self.name,
-            role=role_for(self.name),
-            steps=steps.tolist(),
-            values=values.tolist(),
-            wall_times=walls.tolist() if self.has_wall else None,
-        )
+        return self._series(steps.tolist(), values.tolist(), walls.tolist() if self.has_wall else None)
+
+    def _series(self, steps: list[int], values: list[float], walls: list[float] | None) -> Series:
+        return Series.model_construct(name=self.name, role=role_for(self.name), steps=steps, values=values,
+                                      wall_times=walls)
+
+    def _repeats_note(self, repeated: int, backwards: int, notes: list[str]) -> None:
+        if not ((self.expect_repeats or role_for(self.name) == "epoch") and backwards == 0):
+            notes.append(
+                f"metric '{self.name}': {repeated} repeated step(s) and {backwards} backwards jump(s) "
+                "(a resumed run or several runs in one log?); kept the last write per step"
+            )
+
+    def _finish_sampled(self, notes: list[str]) -> Series:
+        ds = self.sampler
+        if len(self.steps):
+            self._spill()
+        if ds.repeated or ds.backwards:
+            self._repeats_note(ds.repeated, ds.backwards, notes)
+        notes.append(ds.note(self.name))
+        return self._series(ds.steps.tolist(), ds.values.tolist(),
+                            ds.walls.tolist() if ds.walls is not None else None)
 
 
 def _ordered_np(steps: array) -> bool:
@@ -234,7 +279,7 @@ class RunBuilder:
         if self.skipped_lines:
             notes.append(f"{self.skipped_lines} unreadable line(s) skipped (first at line {self.first_skip.line}: "
                          f"{self.first_skip.reason})")
-        series = {name: b.finish(notes) for name, b in self.builders.items() if len(b.steps)}
+        series = {name: b.finish(notes) for name, b in self.builders.items() if len(b)}
         return Run(path=self.path, format=self.format, metadata=self.metadata, series=series, skipped=notes,
                    skipped_lines=self.skipped_lines, first_skip=self.first_skip)
 

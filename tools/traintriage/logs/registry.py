@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 from types import ModuleType
 
+from traintriage.logs import sources
 from traintriage.logs.model import LogReadError, Run
 from traintriage.logs.readers._common import file_kind
 
@@ -38,8 +39,8 @@ def detect(path: Path) -> str:
     if path.is_dir():
         found = sorted({p.suffix or p.name for p in path.rglob("*") if p.is_file()})[:12]
         raise LogReadError(
-            f"{path}: no run logs found in this folder (looked for event files, *.wandb, mlruns, "
-            f"trainer_state.json, metrics.csv; found file types: {', '.join(found) or 'none'}). "
+            f"{path}: no run logs found in this folder (looked for traintriage_watch.jsonl, event files, *.wandb, "
+            f"mlruns, trainer_state.json, metrics.csv; found file types: {', '.join(found) or 'none'}). "
             "Pass a log file, or --format"
         )
     return "text"
@@ -64,14 +65,26 @@ def read_run(path: str | Path, format: str = "auto") -> Run:  # noqa: A002 - the
     if stat.S_ISREG(st.st_mode) and st.st_size == 0:
         raise LogReadError(f"{p}: empty file (the run has not logged anything yet?)")
     fmt = format
+    watch = sources.watch_files(p) if format == "auto" and p.is_dir() else []
     try:
-        if format == "auto":
-            fmt = detect(p)
-        run = reader(fmt).read(p)
+        if watch:  # our own watch file first: every step's loss, LR and norms (logs/sources.py)
+            fmt = "jsonl"
+            run = reader(fmt).read(watch[0])
+        else:
+            if format == "auto":
+                fmt = detect(p)
+            run = reader(fmt).read(p)
     except LogReadError:
         raise
     except (OSError, UnicodeDecodeError) as e:
         raise LogReadError(f"{p}: cannot read as {fmt}: {e}") from e
     if format == "auto":
         run.metadata.setdefault("detected_format", fmt)
+    if p.is_dir():
+        read = watch[:1] or sources.files_read_by(fmt, p, run.metadata)
+        why = (f"a {{format}} log; {sources.WATCH_NAME} is read instead: it has every step's loss, LR and norms"
+               if watch else f"a {{format}} log; the folder was read as {fmt} (pass this file to read it instead)")
+        run.files_read, run.files_skipped = sources.account(p, fmt, read, why)
+    else:
+        run.files_read = [str(p)]
     return run

@@ -94,7 +94,8 @@ def summarize(run: Run, max_points: int = 50, offset: int = 0, metric: str | Non
         raise ValueError("max_points must be >= 1")
     head = {"path": run.path, "format": run.format, "metadata": run.metadata, "skipped": run.skipped,
             "skipped_lines": run.skipped_lines,
-            "first_skip": run.first_skip.model_dump() if run.first_skip is not None else None}
+            "first_skip": run.first_skip.model_dump() if run.first_skip is not None else None,
+            "files_read": run.files_read, "files_skipped": [f.model_dump() for f in run.files_skipped]}
     if metric is None:
         metrics = overview(run, max_points)
         return {**head, "metric_count": len(metrics), "metrics": metrics}

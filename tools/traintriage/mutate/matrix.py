@@ -93,8 +93,10 @@ def _triage(script: Path, steps: int, timeout: float):  # noqa: ANN202
     return triage_script(script, steps=steps, timeout=timeout, cwd=script.parent)
 
 
-def run_host(script: Path, ops: Sequence, *, steps: int = 40, timeout: float = 120.0) -> tuple[HostRow, list[Cell]]:
-    """Everything for one host: its seed runs, its own triage, and each operator's mutant."""
+def run_host(script: Path, ops: Sequence, *, steps: int = 40, timeout: float = 120.0,
+             triage_host: bool = True) -> tuple[HostRow, list[Cell]]:
+    """Everything for one host: its seed runs, its own triage (unless `triage_host` is False: CI's eval gate
+    triages the same healthy scripts already), and each operator's mutant."""
     name = f"{script.parent.name}/{script.name}"
     runs = [run_plain(script, seed_offset=k) for k in range(HOST_SEEDS)]
     metrics = [r.metric for r in runs]
@@ -105,9 +107,13 @@ def run_host(script: Path, ops: Sequence, *, steps: int = 40, timeout: float = 1
             Cell(host=name, op=o.NAME, status="host-unusable", reason=why) for o in ops]
     seeds = [m.value for m in metrics]
     metric = metrics[0]
-    rep = _triage(script, steps, timeout)
-    row = HostRow(host=name, usable=True, metric=metric.name, seeds=seeds, verdict=rep.verdict,
-                  false_alarms=[f.id for f in rep.findings if f.severity == "error"])
+    row = HostRow(host=name, usable=True, metric=metric.name, seeds=seeds)
+    if triage_host:
+        rep = _triage(script, steps, timeout)
+        row.verdict = rep.verdict
+        # an error finding is a false alarm; so is a host the probe broke (it runs alone, it crashed under it)
+        row.false_alarms = [f.id for f in rep.findings if f.severity == "error"] + (
+            [rep.verdict] if rep.verdict in ("crashed", "timeout") else [])
     cells = []
     src = script.read_text(encoding="utf-8")
     for op in ops:
@@ -154,6 +160,7 @@ def run_matrix(
     steps: int = 40,
     timeout: float = 120.0,
     on_host: Callable[[HostRow, int, int], None] | None = None,
+    triage_hosts: bool = True,
 ) -> Matrix:
     """The whole matrix (or only `pairs` of (host name, operator id), e.g. CI's stratified sample)."""
     from traintriage.evals import _one_thread_per_child
@@ -169,7 +176,7 @@ def run_matrix(
     cells: list[Cell] = []
 
     def one(item: tuple[Path, list]) -> None:
-        row, cs = run_host(item[0], item[1], steps=steps, timeout=timeout)
+        row, cs = run_host(item[0], item[1], steps=steps, timeout=timeout, triage_host=triage_hosts)
         rows.append(row)
         cells.extend(cs)
         if on_host is not None:

@@ -16,6 +16,7 @@ SATURATION_BOUND = 0.975
 
 class Activations(Check):
     id = "activations"
+    forward_scope = "sampled"
 
     def __init__(self) -> None:
         self.seen: set[str] = set()  # layer:step keys already recorded

@@ -63,15 +63,27 @@ def _first_tensor(obj: Any, depth: int = 0) -> Any:
 
 
 def _tolist(ts: list) -> list[float]:
-    """One sync for a list of 0-d tensors (per device)."""
+    """One sync for a list of tensors (0-d values, or 1-d vectors of values such as stacked norms), flattened in
+    order; per element when they sit on several devices."""
     import torch
 
     if not ts:
         return []
-    dev = ts[0].device
-    if all(t.device == dev for t in ts):
-        return torch.stack([t.float() for t in ts]).tolist()
-    return [float(t) for t in ts]
+    try:
+        return torch.cat([t.reshape(-1).float() for t in ts]).tolist()
+    except RuntimeError:  # tensors on several devices: one sync each
+        return [float(x) for t in ts for x in t.reshape(-1)]
+
+
+def _stack_float(ts: list) -> Any:
+    """A list of 0-d tensors (norms from torch._foreach_norm) as one float32 vector, without a Python call per
+    element; per element where they sit on several devices (the caller then gets a list)."""
+    import torch
+
+    try:
+        return torch.stack(ts).float()
+    except RuntimeError:
+        return torch.stack([t.float().cpu() for t in ts])
 
 
 def _finite(x: float) -> float | None:
@@ -104,6 +116,14 @@ class Check:
     module, or a name for a shared recording) and override any of the events below."""
 
     id = ""
+    # Which module forwards `forward` is called for: "all", "roots" (top-level ones only, core.depth == 0) or
+    # "sampled" (any module, on sampled steps only). A check that ignores the others says so, and the core
+    # skips calling it for every inner module of every step (a 600-module model's forwards cost that much).
+    forward_scope = "all"
+
+    def child_install(self, core: Any) -> None:
+        """Once in the probe's child, before the script runs: patch a torch function only this check watches.
+        Not an event (never called elsewhere), so constructing a check in the parent patches nothing."""
 
     def root_forward(self, core: Any, module: Any) -> None:
         """A top-level forward (no model forward above it) of a module with parameters is about to run."""

@@ -31,6 +31,7 @@ from traintriage.probe.check import (
     _json_default,
     _loss_cls,
     _plain,
+    _stack_float,
     _strong,
     _tolist,
 )
@@ -74,6 +75,8 @@ class Recorder(OptimizerSteps):
         self.names: dict[int, str] = {}
         self.ever_grad: set[int] = set()
         self.last_grad_norms: Any = None  # (param list, 0-d tensors) after the last backward
+        self.grads_seen: Any = None  # (gradients, their version counters) the last norms were measured on
+        self.grads_touched = False  # GradScaler.unscale_ ran since the last backward (harness.install)
         self.micro_totals: list[Any] = []  # total grad norm after each backward since the last step
         self.pre_bwd_norm: Any = None
         self.step_losses: list[Any] = []
@@ -96,6 +99,9 @@ class Recorder(OptimizerSteps):
         self.checks = list(checks)
         # per event, the checks that override it (an event nobody subscribes to costs one empty loop)
         self.subs = {e: [c for c in self.checks if getattr(type(c), e) is not getattr(Check, e)] for e in Check.EVENTS}
+        # the `forward` subscribers for an inner module's forward, off and on sampled steps (Check.forward_scope)
+        self.fwd_inner = [c for c in self.subs["forward"] if c.forward_scope == "all"]
+        self.fwd_inner_sampled = [c for c in self.subs["forward"] if c.forward_scope != "roots"]
 
     # ---------------------------------------------------------------- output
     def emit(self, kind: str, **rec: Any) -> None:
@@ -162,7 +168,8 @@ class Recorder(OptimizerSteps):
         self.depth = max(0, self.depth - 1)
         import torch.nn as nn
 
-        for c in self.subs["forward"]:
+        subs = self.subs["forward"] if self.depth == 0 else self.fwd_inner_sampled if self.sampling else self.fwd_inner
+        for c in subs:
             try:
                 c.forward(self, module, args, out)
             except Exception as e:  # noqa: BLE001 - a check's statistic must never break the user's forward
@@ -220,6 +227,8 @@ class Recorder(OptimizerSteps):
             # a loss computed under no_grad, or over an empty batch (an empty validation split: the mean of
             # nothing is nan), can never be a training term of the loss that is backpropagated
             self.on_term(fn, out, source="loss")
+            if self.cfg.get("grads") and self.terms:  # grads: a constant target marks a real/fake half (GAN)
+                self.terms[-1]["target_const"] = _const_value(target)
         n = self.loss_calls.get(fn, 0)
         self.loss_calls[fn] = n + 1
         if n >= LOSS_CALLS_SAMPLED and not self.sampling:
@@ -267,7 +276,7 @@ class Recorder(OptimizerSteps):
             # First backward of a new step: gradients left over from the last step mean nobody zeroed them.
             left = [p.grad for p in self.tracked if p.grad is not None]
             if left:
-                self.pre_bwd_norm = torch.stack([g.float() for g in torch._foreach_norm(left)]).norm()
+                self.pre_bwd_norm = _stack_float(torch._foreach_norm(left)).norm()
             else:
                 self.pre_bwd_norm = None
 
@@ -280,13 +289,17 @@ class Recorder(OptimizerSteps):
         for c in self.subs["backward"]:
             c.backward(self)
         ps = [p for p in self.tracked if p.grad is not None]
-        for p in ps:
-            self.ever_grad.add(id(p))
+        self.ever_grad.update(map(id, ps))
+        self.grads_touched = False
         if ps:
-            norms = torch._foreach_norm([p.grad for p in ps])
+            grads = [p.grad for p in ps]
+            norms = torch._foreach_norm(grads)
             self.last_grad_norms = (ps, norms)
-            self.micro_totals.append(torch.stack([g.float() for g in norms]).norm())
+            self.micro_totals.append(_stack_float(norms).norm())
+            self.grads_seen = (grads, [g._version for g in grads])
         else:
+            self.grads_seen = None
+        if not ps:
             self.last_grad_norms = ([], [])
             self.micro_totals.append(torch.zeros(()))
         if self.n_steps_all == 0 and self.n_backward >= self.max_steps + 3:
@@ -297,6 +310,19 @@ class Recorder(OptimizerSteps):
             self.emit("manual", backward=self.n_backward, losses=self.manual_losses, inside_step=self.in_step)
             self.stopped = True
             raise StopProbe()
+
+    def grads_unchanged(self, grads: list) -> bool:
+        """Whether `grads` are the very gradients the last backward's norms were measured on, untouched since
+        (same tensors, same version counters: clipping, in-place scaling and zeroing bump them; GradScaler's
+        unscale_ does not, so the harness flags it). Then the step's gradient norm is the last micro total and
+        one pass over the gradients is saved. A write through `.data` bypasses the version counter too: such
+        a change made between backward() and step() is not seen in grad_norm_at_step."""
+        seen = self.grads_seen
+        if seen is None or self.bwd_since_step == 0 or self.grads_touched or not self.micro_totals:
+            return False
+        prev, versions = seen
+        return (len(prev) == len(grads) and all(a is b for a, b in zip(prev, grads, strict=True))
+                and [g._version for g in grads] == versions)
 
     # ---------------------------------------------------------------- zero_grad / train / scheduler
     def on_zero_grad(self, who: str, set_to_none: Any) -> None:
@@ -363,3 +389,13 @@ class Recorder(OptimizerSteps):
                   n_backward=self.n_backward, sched_calls=self.sched_calls, sched_before_opt=self.sched_before_opt,
                   train_calls=self.train_calls, events=self.events, loss_calls=self.loss_calls, **extra)
 
+
+def _const_value(t: Any) -> float | None:
+    """The single value of a tensor whose elements are all equal (a GAN's `valid` / `fake` labels), else None."""
+    import torch
+
+    if not isinstance(t, torch.Tensor) or t.numel() == 0 or t.is_complex():
+        return None
+    flat = t.detach().reshape(-1)
+    v = flat[0]
+    return float(v) if bool((flat == v).all()) else None

@@ -117,6 +117,9 @@ def build_evidence(raw: dict[str, Any]) -> dict[str, Any]:
     }
     ev["pinned"] = ev["mode"] == "overfit" and any(ld.get("batches", 0) > 0 for ld in loaders)
     ev["overfit"] = overfit_summary(ev)
+    from traintriage.probe.ranks import merge
+
+    merge(ev, raw)  # torchrun: ev["ranks"], and the run's crash is the rank that raised (probe/ranks.py)
     return ev
 
 
@@ -314,9 +317,13 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
             # a ratio above the pass line is never called "passed": a slow but steady fall is "still falling"
             verdict_word = ("not passed yet (still falling steadily)" if of.get("slow") else "passed") \
                 if of["passed"] else "FAILED"
-            notes.append(f"overfit-one-batch {verdict_word}: loss {of['initial']:.4g} -> {of['final']:.4g} in "
-                         f"{of['steps']} steps (ratio {of['ratio'] if of['ratio'] is None else round(of['ratio'], 3)},"
-                         f" pass <= {OVERFIT_PASS_FRACTION}){chance}")
+            # without a pinned batch there was no one-batch overfit: a verdict word would contradict the verdict
+            label = "overfit-one-batch " + verdict_word if ev.get("pinned") else \
+                "loss as observed (no batch pinned, so no overfit verdict)"
+            ratio = of['ratio'] if of['ratio'] is None else round(of['ratio'], 3)
+            bar = f", pass <= {OVERFIT_PASS_FRACTION}" if ev.get("pinned") else ""
+            notes.append(f"{label}: loss {of['initial']:.4g} -> {of['final']:.4g} in "
+                         f"{of['steps']} steps (final/initial {ratio}{bar}){chance}")
     if (ev.get("manual") or {}).get("inside_step"):
         notes.append(f"the probe stopped inside {ev['manual']['inside_step']}.step(closure) after "
                      f"{ev['manual'].get('backward')} closure evaluations: a closure optimizer's evaluations are its "
@@ -337,7 +344,8 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
     if status == "crashed":
         verdict = "crashed"
         c = ev.get("crash") or {}
-        notes.append(f"crashed at {c.get('where') or '?'}: {c.get('type')}: {str(c.get('message'))[:300]}")
+        on_rank = f" on rank {c['rank']}" if c.get("rank") is not None else ""
+        notes.append(f"crashed{on_rank} at {c.get('where') or '?'}: {c.get('type')}: {str(c.get('message'))[:300]}")
     elif status == "timeout":
         verdict = "timeout"
         notes.append(f"the script did not reach {ev.get('steps_requested')} optimizer steps within "
@@ -365,8 +373,14 @@ def build_report(ev: dict[str, Any], raw: dict[str, Any], tool: str = "probe") -
         elif status == "finished" and len(ev.get("steps", [])) < (ev.get("steps_requested") or 0):
             notes.append(f"the script finished after {len(ev.get('steps', []))} optimizer steps, fewer than the "
                          f"{ev.get('steps_requested')} asked for.")
+    from traintriage.probe.ranks import rank_metrics, rank_notes
+
+    notes += rank_notes(ev)
+    metrics = metrics_for(ev)
+    if ev.get("ranks"):
+        metrics["ranks"] = rank_metrics(ev)
     return Report(tool=tool, target=raw.get("script", ""), verdict=verdict, findings=findings, symptoms=symptoms,
-                  metrics=metrics_for(ev), notes=notes, stdout_tail=raw.get("stdout_tail", ""),
+                  metrics=metrics, notes=notes, stdout_tail=raw.get("stdout_tail", ""),
                   stderr_tail=raw.get("stderr_tail", ""), seconds=round(raw.get("seconds", 0.0), 3))
 
 

@@ -29,7 +29,8 @@ from typing import Any
 from traintriage.probe.grads_record import child_config, sample_steps
 from traintriage.report import Finding, Report
 
-__all__ = ["UnknownTermError", "child_config", "grads_findings", "grads_script", "sample_steps", "terms_seen"]
+__all__ = ["UnknownTermError", "child_config", "grads_findings", "grads_script", "resolve_term", "rough_map_reading",
+           "sample_steps", "terms_found", "terms_seen", "unexplained"]
 
 # --- thresholds (the rough-map thresholds themselves live in traintriage.gradients) --------------------
 # A reading of "~0" (saturated / structural) must hold at every sampled step: a term that its own optimizer
@@ -90,6 +91,12 @@ def _stuck(v0: float | None, v1: float | None) -> bool:
     return v0 is not None and v1 is not None and (v0 - v1) <= STUCK_CHANGE * max(abs(v0), 1e-12)
 
 
+def _from_floor(vals: list[float | None]) -> bool:
+    """The term never went below its first value: it started at its floor (a KL at the prior) and rose."""
+    xs = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
+    return bool(xs) and min(xs) >= xs[0]
+
+
 def _never_moved(ab: dict[str, Any]) -> bool:
     """The metric ended within SAME_VALUE_TOL of where it started (the test classify_rough_map uses)."""
     from traintriage.gradients import SAME_VALUE_TOL
@@ -113,6 +120,96 @@ def terms_seen(records: list[dict[str, Any]]) -> list[str]:
         if k not in out:
             out.append(k)
     return out
+
+
+def terms_found(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The additive terms the child found in the loss's autograd graph, across sampled steps, in first-seen
+    order: [{"id": "t1", "name", "expr", "where", "watch"}]. `name` is the key --ablate and the series use."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r.get("kind") != "grads":
+            continue
+        watch = {w["key"]: w for w in r.get("watch") or []}
+        for k, e in (r.get("exprs") or {}).items():
+            if k not in out:
+                out[k] = {"id": f"t{len(out) + 1}", "name": k, "expr": e.get("expr") or k, "where": e.get("where"),
+                          "watch": watch.get(k)}
+    return list(out.values())
+
+
+def resolve_term(records: list[dict[str, Any]], name: str) -> str:
+    """The term key that `name` means: a key itself, a discovered term's id (`t2`) or its expression text."""
+    for t in terms_found(records):
+        if name in (t["name"], t["id"], t["expr"]) or " ".join(name.split()) == t["expr"]:
+            return t["name"]
+    return name
+
+
+def _label(name: str, found: dict[str, dict[str, Any]]) -> str:
+    """`name` for a message: with its expression and source when the graph walk found it."""
+    t = found.get(name)
+    if not t or (t["expr"] == name and not t.get("where")):
+        return repr(name)
+    expr = "" if t["expr"] == name else f" = `{t['expr']}`"
+    return f"{name!r}{expr}" + (f" ({t['where']})" if t.get("where") else "")
+
+
+def _transforms_over(rec: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [tr for tr in rec.get("transforms") or [] if name in tr.get("terms", [])]
+
+
+def _opposite_halves(grecs: list[dict[str, Any]], a: str, b: str) -> tuple[float, float] | None:
+    """The constant targets of `a` and `b` when they are the two halves of a real-vs-fake classifier loss
+    (a GAN discriminator: the same loss on two batches with opposite constant labels), else None.
+
+    Such halves pull the discriminator in opposite directions by design: at D's equilibrium their gradients
+    cancel (cosine -1), which is the game working, not a metric-competing-losses fault."""
+    base = [x.split("#")[0] for x in (a, b)]
+    if base[0] != base[1]:
+        return None
+    for r in grecs:
+        ts = r.get("targets") or {}
+        ta, tb = ts.get(a), ts.get(b)
+        if ta is not None and tb is not None and ta != tb:
+            return ta, tb
+    return None
+
+
+# The terms found explain the loss when their parts' gradients sum to the whole gradient within this fraction
+# of its norm (the issue's "~90% explained"); a larger residual means a piece of the loss has no name yet
+# (made inside a module's forward, or beyond MAX_TERMS), and the reading cannot clear the run.
+RESIDUAL_EXPLAINED = 0.1
+
+
+def unexplained(records: list[dict[str, Any]]) -> float | None:
+    """The largest sum-of-parts residual over the sampled steps when it exceeds RESIDUAL_EXPLAINED, else None."""
+    res = [(r["decomposition"].get("parts_residual")) for r in records
+           if r.get("kind") == "grads" and r.get("decomposition")]
+    worst = max((x for x in res if x is not None), default=None)
+    return worst if worst is not None and worst > RESIDUAL_EXPLAINED else None
+
+
+def rough_map_reading(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The rough-map reading triage adds to its report: the terms found, the outer transforms and each term's
+    row at the last sampled step, when the loss has two or more terms or a saturated outer transform (a single
+    plain term has nothing to compare, so the map says nothing triage's other checks do not)."""
+    from traintriage.gradients import SATURATION_SLOPE
+
+    grecs = [r for r in records if r.get("kind") == "grads" and r.get("decomposition")]
+    if not grecs:
+        return None
+    found = terms_found(records)
+    transforms = grecs[-1].get("transforms") or []
+    saturated = [t for t in transforms if t.get("slope") is not None and t["slope"] < SATURATION_SLOPE]
+    if len(found) < 2 and not saturated:
+        return None
+    label = {t["name"]: t for t in found}
+    rows = _rough_map_table(records, None)
+    lines = [f"{label[r['term']]['id'] + ' ' if r['term'] in label else ''}`{label.get(r['term'], {}).get('expr', r['term'])}`"
+             f" -> {r['cause'] or 'optimized'}" for r in rows]
+    lines += [f"outer {t['op']} `{t['expr']}`: d {t['op']}/d inner {_fmt(t.get('slope'))}" for t in transforms]
+    return {"terms": [{k: v for k, v in t.items() if k != "watch"} for t in found], "transforms": transforms,
+            "rows": rows, "summary": "; ".join(lines), "unexplained_residual": unexplained(records)}
 
 
 def _readings(rec: dict[str, Any], ablation: dict[str, Any] | None) -> dict[str, Any]:
@@ -179,7 +276,9 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
         names += [n for n in p if n not in names]
     findings: list[Finding] = []
     pairs_done: set[tuple[str, str]] = set()
+    found = {t["name"]: t for t in terms_found(records)}
     for name in names:
+        lab = _label(name, found)
         rows = [(r["step"], p[name]) for r, p in zip(grecs, per, strict=True) if name in p]
         causes = [x["reading"].cause for _, x in rows]
         vals = series.get(name, [])
@@ -190,22 +289,45 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
                      **{k: v for k, v in x["reading"].evidence.items()
                         if k in ("slope_share", "dterm_dparam_share", "effective_share", "min_cosine")}}
                     for s, x in rows]
-        base_ev = {"term": name, "steps": per_step, "value_start": v0, "value_end": v1}
+        base_ev = {"term": name, "steps": per_step, "value_start": v0, "value_end": v1,
+                   **({"expr": found[name]["expr"], "where": found[name]["where"]} if name in found else {})}
         last = rows[-1][1]
         if all(c == "loss-saturated" for c in causes):
             disconnected = not any(x["connected"] for _, x in rows)
+            trs = _transforms_over(grecs[-1], name)
             if disconnected:
-                msg = (f"term {name!r} never reaches the loss that is backpropagated (d(loss)/d(term) is "
+                msg = (f"term {lab} never reaches the loss that is backpropagated (d(loss)/d(term) is "
                        "undefined: it is detached, logged but not added, or used by another backward).")
+            elif trs:
+                tr = trs[-1]
+                msg = (f"d(loss)/d(term) is ~0 at every sampled step for {lab} "
+                       f"({_fmt(last['term'].dloss_dterm)} at the last): it sits under the outer {tr['op']} "
+                       f"`{tr['expr']}`" + (f" ({tr['where']})" if tr.get("where") else "")
+                       + f", whose slope d {tr['op']}/d inner is {_fmt(tr.get('slope'))} at an inner value of "
+                       f"{_fmt(tr.get('inner_value'))}: the transform is saturated, so the optimizer cannot "
+                       "improve what is under it. Rescale the inner quantity (standardize the target) or drop "
+                       "the transform.")
             else:
                 msg = (f"d(loss)/d({name}) is ~0 at every sampled step ({_fmt(last['term'].dloss_dterm)} at the "
                        f"last, {_fmt(last['reading'].evidence.get('slope_share'))} of the steepest term's): the "
                        "loss no longer reacts to this term, so the optimizer cannot improve it. Look for a "
                        "saturating transform (log1p, tanh, sigmoid, clamp) or a near-zero weight around it.")
+            slopes = [x["term"].dloss_dterm for _, x in rows]
+            weighted = (not disconnected and not trs and len(rows) > 1 and None not in slopes
+                        and max(slopes) - min(slopes) <= 1e-6 * max(abs(v) for v in slopes))
+            if weighted and not (ablation and name in (ablation.get("term"), ablation.get("metric"))):
+                continue  # a small constant weight is the author's choice; it matters only for the metric asked about
+            if weighted:
+                # the slope is the same at every step: a constant weight the author chose (a small regularizer),
+                # not an operating point where the loss stopped reacting; it is why *this* term will not move
+                msg = (f"{lab} enters the loss with a constant weight of {_fmt(slopes[-1])} (the same "
+                       "d(loss)/d(term) at every sampled step, no saturating transform): the optimizer barely "
+                       "moves it. Expected for a small regularizer; raise the weight if this is the metric you "
+                       "need to move.")
             findings.append(Finding(
-                id="loss-saturated", severity="error" if (stuck or disconnected) else "warning",
-                confidence=0.85 if stuck or disconnected else 0.6, source="grads", message=msg,
-                evidence={**base_ev, "disconnected": disconnected, "stuck": stuck,
+                id="loss-saturated", severity="error" if (stuck or disconnected) and not weighted else "warning",
+                confidence=0.5 if weighted else 0.85 if stuck or disconnected else 0.6, source="grads", message=msg,
+                evidence={**base_ev, "disconnected": disconnected, "stuck": stuck, "transforms": trs,
                           "rough_map_row": "d(loss)/d(term) ~0 | any | any -> " + ROWS["loss-saturated"]}))
             continue
         ab = ablation if ablation and ablation.get("term") == name and ablation.get("metric") == name else None
@@ -220,7 +342,7 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
             confirmed = ab is not None and first["reading"].same_with_term_off is True
             findings.append(Finding(
                 id="structural-ceiling", severity="error", confidence=0.9 if confirmed else 0.75, source="grads",
-                message=(f"the loss pulls on {name!r} (d(loss)/d(term) {_fmt(last['term'].dloss_dterm)}), but "
+                message=(f"the loss pulls on {lab} (d(loss)/d(term) {_fmt(last['term'].dloss_dterm)}), but "
                          f"||d({name})/d(params)|| is {_fmt(last['term'].dterm_dparam_norm)}, "
                          f"{_fmt(last['reading'].evidence.get('dterm_dparam_share'))} of the other terms': the "
                          "trainable parameters cannot move it. Change the parameterization, not the weight."
@@ -232,7 +354,7 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
         if ab is not None and first["reading"].cause == "same-basin":
             findings.append(Finding(
                 id="same-basin", severity="warning", confidence=0.7, source="grads",
-                message=(f"{name!r} is optimized (d(loss)/d(term) {_fmt(last['term'].dloss_dterm)}, its gradient "
+                message=(f"{lab} is optimized (d(loss)/d(term) {_fmt(last['term'].dloss_dterm)}, its gradient "
                          f"moves the parameters), yet with its contribution switched off it ends at "
                          f"{_fmt(ab['off'])} vs {_fmt(ab['on'])} with it (from {_fmt(ab['init'])}): the rest "
                          "of the objective reaches the same basin; the term is redundant here. Not a bug, but "
@@ -248,6 +370,8 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
             if pair in pairs_done:
                 continue
             pairs_done.add(pair)
+            if _opposite_halves(grecs, *pair):
+                continue  # a discriminator's real and fake halves: opposed by design (see _opposite_halves)
             cos = [x["reading"].evidence.get("min_cosine") for _, x in conflict_steps]
             ratio = [x["reading"].evidence.get("other_norm_ratio") for _, x in conflict_steps]
             mods = sorted({m for r in grecs for m, ps in ((r["decomposition"].get("module_conflicts") or {})
@@ -261,10 +385,24 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
                   "rough_map_row": "large | large, opposed | no -> " + ROWS["competing-losses"]}
             if ablation and ablation.get("term") in pair and ablation.get("metric") in pair:
                 ev["ablation"] = ablation
+            # A trade-off is the design working, not a fault: the stuck term never went below where it started
+            # (it starts at its floor, like a VAE's KL at the prior, and is pulled up) while the other term
+            # fell, and the loss as a whole still descends. A fight whose sum does not move (the two pushes
+            # cancel) or that holds a term above its start is an error.
+            both = [r.get("loss") for r in grecs if {name, other} <= {t["name"] for t in
+                                                                       r["decomposition"]["terms"]}]
+            loss_stuck = len(both) < 2 or _stuck(both[0], both[-1])
+            tradeoff = any(st and _from_floor(vals_) and not _stuck(*oth)
+                           for st, vals_, oth in ((stuck, vals, (o0, o1)), (other_stuck, ov, (v0, v1))))
+            ev.update(loss_start=both[0] if both else None, loss_end=both[-1] if both else None,
+                      loss_stuck=loss_stuck, tradeoff=tradeoff)
+            fault = (stuck or other_stuck) and (loss_stuck or not tradeoff)
+            if tradeoff and not loss_stuck:
+                continue  # a trade-off the loss descends through: the rough-map table still shows the cosine
             findings.append(Finding(
-                id="competing-losses", severity="error" if (stuck or other_stuck) else "warning",
+                id="competing-losses", severity="error" if fault else "warning",
                 confidence=min(0.9, 0.5 + 0.4 * -min(c for c in cos if c is not None)), source="grads",
-                message=(f"{name!r} and {other!r} pull the shared parameters in opposite directions (gradient "
+                message=(f"{lab} and {_label(other, found)} pull the shared parameters in opposite directions (gradient "
                          f"cosine {', '.join(_fmt(c) for c in cos)} at steps "
                          f"{', '.join(str(s) for s, _ in conflict_steps)}; norm ratio "
                          f"{_fmt(min(r for r in ratio if r is not None))})"
@@ -272,7 +410,27 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
                          + ": their sum cancels the push. Balance their gradient norms or project out the "
                          "conflict (PCGrad)."),
                 evidence=ev))
-    return findings
+    return findings + _detached_findings(grecs)
+
+
+def _detached_findings(grecs: list[dict[str, Any]]) -> list[Finding]:
+    """A scalar added to the loss with no gradient (the tracer saw it enter an addition): a term that no
+    parameter can move, whatever its weight. The rough map's first row, d(loss)/d(term) undefined."""
+    from traintriage.gradients import ROWS
+
+    seen: dict[str, dict[str, Any]] = {}
+    for r in grecs:
+        for d in r.get("detached") or []:
+            seen.setdefault(d["expr"], {**d, "steps": []})["steps"].append(r["step"])
+    return [Finding(
+        id="loss-saturated", severity="error", confidence=0.85, source="grads",
+        message=(f"the term `{e}` ({d['where']}) is added to the loss without a gradient (value {_fmt(d['value'])}): "
+                 "it was computed from tensors that do not require grad (under torch.no_grad(), .detach(), "
+                 ".item() or numpy), so d(loss)/d(term) does not exist and no parameter can move it. Compute it "
+                 "with grad enabled."),
+        evidence={"term": e, "expr": e, "where": d["where"], "value": d["value"], "disconnected": True,
+                  "sampled_steps": d["steps"], "rough_map_row": "d(loss)/d(term) ~0 | any | any -> "
+                  + ROWS["loss-saturated"]}) for e, d in seen.items()]
 
 
 def grads_script(
@@ -309,6 +467,8 @@ def grads_script(
                     on_progress=prog(0, "normal run"), cancel=cancel,
                     extra=child_config(steps, metric=metric or ablate))
     records = raw["records"]
+    ablate = resolve_term(records, ablate) if ablate else ablate
+    metric = resolve_term(records, metric) if metric else metric
     seen = terms_seen(records)
     ok = raw["status"] not in ("timeout", "cancelled") and any(r.get("kind") == "grads" for r in records)
     for flag, name in (("--ablate", ablate), ("--metric", metric)):
@@ -322,7 +482,8 @@ def grads_script(
     if ablate and ok:
         raw_off = run_child(p, mode="observe", steps=steps, timeout=timeout, args=args, cwd=cwd,
                             on_progress=prog(steps, "ablated run"), cancel=cancel,
-                            extra=child_config(steps, ablate=ablate, metric=metric or ablate, decompose=False))
+                            extra=child_config(steps, ablate=ablate, metric=metric or ablate, decompose=False,
+                                               watch=[t["watch"] for t in terms_found(records) if t["watch"]]))
         mname = metric or ablate
         on_s, off_s = _term_series(records).get(mname, []), _term_series(raw_off["records"]).get(mname, [])
         ablation = {"term": ablate, "metric": mname, "init": _first(on_s), "on": _end(on_s), "off": _end(off_s),
@@ -347,7 +508,7 @@ def grads_script(
     else:
         findings = grads_findings(records)
     findings = crash + findings
-    grecs = [r for r in records if r.get("kind") == "grads"]
+    grecs = [r for r in records if r.get("kind") == "grads" and r.get("decomposition")]
     errs = [r for r in records if r.get("kind") == "grads-error"]
     if not grecs and base.verdict not in ("crashed", "timeout"):
         notes.append("no loss term was decomposed: the script made no backward() on a sampled step, or its loss "
@@ -362,11 +523,23 @@ def grads_script(
     verdict = base.verdict if base.verdict in ("crashed", "timeout", "inconclusive") else verdict_for(findings, None)
     if base.verdict == "inconclusive" and grecs:
         verdict = verdict_for(findings, None)
+    worst = unexplained(records)
+    if worst is not None:
+        notes.append(f"the terms found explain only {max(0.0, 1 - worst):.0%} of the loss's gradient (sum-of-parts "
+                     f"residual {worst:.3g}): part of the loss has no name here (made inside a module's forward, "
+                     "or hidden in an expression the graph walk does not split); the rough map cannot clear this run.")
+        if verdict == "healthy":
+            verdict = "inconclusive"
+    if not grecs and verdict == "healthy":
+        verdict = "inconclusive"  # nothing was decomposed: the method measured nothing, so it cannot clear the run
     metrics = {
         "sampled_steps": [r["step"] for r in grecs],
         "terms": {k: [_r(v) for v in vals] for k, vals in _term_series(records).items()},
         "decomposition": [_compact(r) for r in grecs],
         "rough_map": _rough_map_table(records, ablation),
+        "terms_found": [{k: v for k, v in t.items() if k != "watch"} for t in terms_found(records)],
+        "transforms": (grecs[-1].get("transforms") or []) if grecs else [],
+        "detached_terms": (grecs[-1].get("detached") or []) if grecs else [],
         "loss": base.metrics.get("loss"),
     }
     if ablation:

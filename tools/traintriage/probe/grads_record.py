@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from traintriage.probe.term_names import discover_terms
+
 # Steps at which the gradient is decomposed: the start (the init operating point), the middle and the last
 # step. Three points are enough to tell "always ~0" (saturated, structural) from "~0 once satisfied", and
 # keep the cost at three extra backward passes per term (decompose runs 3 autograd.grad calls per term).
@@ -29,13 +31,13 @@ def sample_steps(steps: int) -> list[int]:
 
 
 def child_config(steps: int, *, ablate: str | None = None, metric: str | None = None,
-                 decompose: bool = True) -> dict[str, Any]:
+                 decompose: bool = True, watch: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The `extra` config for probe.runner.run_child that switches the grads hooks on.
 
     triage can pass `child_config(steps)` to run_child/run_probe and then `grads_findings(raw["records"])`.
     """
     return {"grads": {"sample_steps": sample_steps(steps) if decompose else [], "ablate": ablate,
-                      "metric": metric}}
+                      "metric": metric, "watch": watch or []}}
 
 
 def _key(rec: Any, name: str, upto: int | None = None) -> str:
@@ -86,18 +88,35 @@ def child_hook(rec: Any, tensors: Any) -> None:
     st["mark"] = (rec.terms, len(rec.terms))
     g = rec.cfg.get("grads") or {}
     step = rec.n_steps
-    if step not in (g.get("sample_steps") or []) or step in st["done"]:
-        return
-    loss = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
-    if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
-        return
-    st["done"].add(step)
-    t0 = time.perf_counter()
+    tracer = st.get("tracer")
     try:
-        _decompose_step(rec, g, step, loss, start)
-    except Exception as e:  # noqa: BLE001 - measurement must never break the user's run
-        rec.emit("grads-error", step=step, error=f"{type(e).__name__}: {e}"[:500])
-    st["seconds"] += time.perf_counter() - t0
+        if step not in (g.get("sample_steps") or []) or step in st["done"]:
+            return
+        loss = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
+            return
+        st["done"].add(step)
+        t0 = time.perf_counter()
+        try:
+            _decompose_step(rec, g, step, loss, start)
+        except Exception as e:  # noqa: BLE001 - measurement must never break the user's run
+            rec.emit("grads-error", step=step, error=f"{type(e).__name__}: {e}"[:500])
+        st["mark"] = (rec.terms, len(rec.terms))  # terms named by the decomposition belong to this backward
+        st["seconds"] += time.perf_counter() - t0
+    finally:
+        if tracer is not None:
+            tracer.window_done()
+
+
+def install(rec: Any) -> None:
+    """Start the term tracer (probe/term_trace.py) before the script runs: it names the loss's terms, records
+    a discovered term's value every step (`watch`, from the normal run) and zeroes it under --ablate."""
+    from traintriage.probe.term_trace import TermTracer
+
+    g = rec.cfg.get("grads") or {}
+    tracer = TermTracer(rec, watch=g.get("watch") or [], ablate=g.get("ablate"))
+    tracer.__enter__()
+    _state(rec)["tracer"] = tracer
 
 
 def _decompose_step(rec: Any, g: dict[str, Any], step: int, loss: Any, start: int) -> None:
@@ -108,6 +127,7 @@ def _decompose_step(rec: Any, g: dict[str, Any], step: int, loss: Any, start: in
     terms: dict[str, Any] = {}
     sources: dict[str, str] = {}
     skipped: list[str] = []
+    targets: dict[str, float | None] = {}
     for i in range(start, len(rec.terms)):
         t = rec.terms[i]
         key = _key(rec, t["name"], upto=i + 1)
@@ -119,8 +139,16 @@ def _decompose_step(rec: Any, g: dict[str, Any], step: int, loss: Any, start: in
             continue
         terms[key] = tensor
         sources[key] = t["source"]
+        if "target_const" in t:
+            targets[key] = t["target_const"]
+    st = _state(rec)
+    found = discover_terms(loss, terms, st.get("tracer"))
+    for key, tensor in found.new_terms.items():
+        terms[key] = tensor
+        sources[key] = "expr"
     if not terms:
-        rec.emit("grads", step=step, terms=[], skipped=skipped, loss=float(loss.detach()))
+        rec.emit("grads", step=step, terms=[], skipped=skipped, loss=float(loss.detach()),
+                 transforms=found.transforms, unnamed=found.unnamed, detached=found.detached)
         return
     rec._refresh_tracked()
     named = [(rec.name(p), p) for p in rec.tracked if p.requires_grad]
@@ -133,11 +161,21 @@ def _decompose_step(rec: Any, g: dict[str, Any], step: int, loss: Any, start: in
             continue
         (d,) = torch.autograd.grad(loss, t, retain_graph=True, allow_unused=True)
         connected[k] = d is not None
-    dec = decompose(loss, terms, named)
+    dec = decompose(loss, terms, named, partition=found.partition or None)
     rec_out: dict[str, Any] = {
         "step": step, "loss": float(loss.detach()), "decomposition": dec.model_dump(mode="json"),
-        "sources": sources, "connected": connected, "skipped": skipped,
+        "sources": sources, "connected": connected, "skipped": skipped, "targets": targets,
+        "exprs": found.exprs, "partition": found.partition, "transforms": found.transforms,
+        "unnamed": found.unnamed, "complete": found.complete, "watch": found.watch, "detached": found.detached,
     }
+    tracer = st.get("tracer")
+    if tracer is not None and found.watch:
+        known = {w["key"] for w in tracer.watch}
+        tracer.set_watch([*[{**w, "core": list(w["core"] or []), "top": list(w["top"] or [])} for w in tracer.watch],
+                          *[w for w in found.watch if w["key"] not in known]])
+    for key, tensor in found.new_terms.items():  # this step's value: the tracer records later steps' itself
+        if tensor.numel() == 1:
+            rec.on_term(key, tensor, source="expr")
     metric = g.get("metric")
     if metric and metric in terms and terms[metric].requires_grad:
         rec_out["metric_param_grads"] = _param_grads(terms[metric], named)

@@ -76,6 +76,11 @@ def install(rec: Recorder) -> None:
     backward.__wrapped__ = orig_backward  # type: ignore[attr-defined]
     torch.autograd.backward = backward
 
+    if rec.cfg.get("grads"):  # traintriage grads: name the loss's terms where the script makes them
+        from traintriage.probe import grads_record
+
+        grads_record.install(rec)
+
     # 4. class-level wrappers
     orig_opt_zero = optim.Optimizer.zero_grad
 
@@ -91,6 +96,17 @@ def install(rec: Recorder) -> None:
         return orig_mod_zero(self, set_to_none)
 
     nn.Module.zero_grad = mod_zero_grad
+    # GradScaler.unscale_ rewrites the gradients without bumping their version counters: the step's gradient
+    # norm must be measured again after it (core.Recorder.grads_unchanged)
+    from torch.amp import grad_scaler
+
+    orig_unscale = grad_scaler.GradScaler.unscale_
+
+    def unscale_(self: Any, optimizer: Any) -> Any:
+        rec.grads_touched = True
+        return orig_unscale(self, optimizer)
+
+    grad_scaler.GradScaler.unscale_ = unscale_
     orig_train = nn.Module.train
 
     def train(self: Any, mode: bool = True) -> Any:
@@ -130,6 +146,7 @@ def install(rec: Recorder) -> None:
                 return out
 
             loss.__wrapped__ = fn  # type: ignore[attr-defined]
+            loss._traintriage_hook = True  # type: ignore[attr-defined]  # probe/term_trace.py calls fn
             loss.__name__ = name
             return loss
 
@@ -145,16 +162,28 @@ def install(rec: Recorder) -> None:
 
     DataLoader.__iter__ = dl_iter
 
-    # 7. keep the user's files untouched: writes go to the probe's folder (sandbox.py refuses the rest)
+    # 7. what single checks patch for themselves (e.g. stale-batch watches torch.stack)
+    for c in rec.checks:
+        c.child_install(rec)
+
+    # 8. keep the user's files untouched: writes go to the probe's folder (sandbox.py refuses the rest)
     from traintriage.probe.fs_redirect import redirect_writes
 
     redirect_writes(rec.sandbox)
+
+    # 8. distributed: the script's own all_reduce and DistributedSampler epochs (probe/ddp_record.py)
+    __import__("traintriage.probe.ddp_record", fromlist=["install"]).install(rec)
 
 
 def main(argv: list[str]) -> None:
     with open(argv[0], encoding="utf-8") as f:
         cfg = json.load(f)
     sys.dont_write_bytecode = True  # no __pycache__ in the user's tree
+    from traintriage.probe.launch import child_rank, rank_evidence
+
+    rank = child_rank(cfg)  # under torchrun: each rank writes its own evidence file
+    if rank:
+        cfg["evidence"] = str(rank_evidence(cfg["evidence"], rank))
     rec = Recorder(cfg)
     script = cfg["script"]
     try:
@@ -165,7 +194,8 @@ def main(argv: list[str]) -> None:
         raise
     sys.argv = [script, *cfg.get("args", [])]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-    rec.emit("start", script=script, mode=rec.mode, steps=rec.max_steps, torch=__import__("torch").__version__)
+    rec.emit("start", script=script, mode=rec.mode, steps=rec.max_steps, torch=__import__("torch").__version__,
+             rank=rank)
     status, extra = "finished", {}
     try:
         runpy.run_path(script, run_name="__main__")
@@ -189,7 +219,9 @@ def main(argv: list[str]) -> None:
     rec.fh.flush()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)  # do not wait for the script's non-daemon threads or atexit hooks (W&B, MLflow)
+    # do not wait for the script's non-daemon threads or atexit hooks (W&B, MLflow); under torchrun a crashed
+    # rank exits non-zero so that the launcher ends the other ranks (they would wait at the next collective)
+    os._exit(1 if rank is not None and status == "crashed" else 0)
 
 
 def _crash(e: BaseException, script: str) -> dict[str, Any]:

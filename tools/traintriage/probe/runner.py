@@ -7,6 +7,9 @@ pipe can fill and block it); its evidence goes to a JSON-lines file the parent p
 script makes through open()/makedirs/torch.save are redirected into a folder that is deleted afterwards
 (fs_redirect.py); any other write outside the probe's folder fails in the script. The user's tree is left as
 it was.
+
+With warm probes on (warm.py: the MCP server, `traintriage eval`), the child is forked from a template process
+that has imported torch once instead of started as a new interpreter; everything above holds the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from traintriage.probe import launch, warm
+from traintriage.probe.warm import THREAD_KEYS
 from traintriage.report import Report
 
 # How often the parent polls the child for progress, exit, timeout and cancel (seconds).
@@ -34,6 +39,17 @@ TAIL_CHARS = 3000
 # Default memory cap of the child: this fraction of physical RAM (RLIMIT_DATA per process, sandbox.py). A probe
 # runs a few dozen steps of one batch; half the machine leaves the rest of it (the caller, an editor) alive.
 MEMORY_FRACTION = 0.5
+
+# A child started while another probe of this process runs gets one intra-op thread (unless the user's
+# environment sets these): torch's default, one thread per core, makes two children on 2 cores fight over them
+# (benchmarks/bench_threads.py, README "Speed and budgets": two probes at once took 5.4x the wall and 4.1x the
+# CPU with 2 threads each; torch docs "CPU threading and TorchScript inference" on oversubscription). The MCP
+# server runs up to two probes at once; `traintriage eval --jobs N` sets them itself.
+THREAD_ENV = THREAD_KEYS
+_in_flight = 0
+# How this process's probes started: forked from the warm template, or the cold command line (tests read it).
+STARTS = {"warm": 0, "cold": 0}
+_flight_lock = threading.Lock()
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -124,7 +140,14 @@ def _tail(path: Path, n: int = TAIL_CHARS) -> str:
         return ""
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: Any, graceful: bool = False) -> None:  # a Popen or a warm.WarmProc
+    if graceful:  # torchrun: SIGTERM first, so the launcher ends its workers (they run in sessions of their own)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=launch.TERM_GRACE_S)
+        except (ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
+            pass
+        time.sleep(launch.TERM_GRACE_S)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -150,37 +173,29 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def run_child(
-    script: str | os.PathLike,
-    *,
-    mode: str = "overfit",
-    steps: int = 40,
-    timeout: float = 120.0,
-    args: Sequence[str] = (),
-    cwd: str | os.PathLike | None = None,
-    on_progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
-    extra: dict[str, Any] | None = None,
-    max_memory: int | None = None,
-) -> dict[str, Any]:
-    """Run the script under the harness; return the raw run: records, tails, status, seconds, sandbox.
+def _start(cfg_path: Path, workdir: Path, env: dict[str, str], tmp: Path, nproc_per_node: int | None) -> Any:
+    """The child: forked from the warm template when warm probes are on (warm.py), else the cold command line
+    (always for torchrun: its launcher starts the ranks itself). Either way a new session whose stdout/stderr are
+    the probe folder's files, confined by sandbox.py."""
+    harness = launch.command(str(cfg_path), nproc_per_node)
+    if sys.platform.startswith("linux"):
+        proc = None if nproc_per_node else warm.launch(
+            cfg_path=str(cfg_path), cwd=str(workdir), env=env, stdout=str(tmp / "stdout.txt"),
+            stderr=str(tmp / "stderr.txt"), argv0=str(Path(__file__).with_name("harness.py")))
+        if proc is not None:
+            STARTS["warm"] += 1
+            return proc
+        # by path and without site-packages: sandbox.py is stdlib-only, and importing the package (pydantic)
+        # would add half a second to every probe
+        harness = [sys.executable, "-S", str(Path(__file__).with_name("sandbox.py")), str(cfg_path), "--", *harness]
+    STARTS["cold"] += 1
+    with open(tmp / "stdout.txt", "ab") as out_f, open(tmp / "stderr.txt", "ab") as err_f:
+        return subprocess.Popen(harness, cwd=str(workdir), stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
 
-    max_memory: the child's memory cap in bytes (default MEMORY_FRACTION of RAM)."""
-    script_p = Path(script).resolve()
-    workdir = Path(cwd).resolve() if cwd else script_p.parent
-    tmp = Path(tempfile.mkdtemp(prefix="traintriage-probe-"))
-    sandbox = tmp / "sandbox"
-    sandbox.mkdir()
-    child_tmp = tmp / "tmp"  # the child's TMPDIR: inside the probe's own folder, which the sandbox leaves alone
-    child_tmp.mkdir()
-    evidence = tmp / "evidence.jsonl"
-    evidence.touch()
-    max_memory = max_memory or default_max_memory()
-    cfg = {"script": str(script_p), "args": list(args), "mode": mode, "steps": int(steps),
-           "evidence": str(evidence), "sandbox": str(sandbox), "probe_dir": str(tmp), "max_memory": max_memory,
-           **(extra or {})}  # extra: e.g. the grads recording's keys
-    cfg_path = tmp / "config.json"
-    cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
+
+def child_env(sandbox: Path, child_tmp: Path) -> dict[str, str]:
+    """The probe child's environment: this process's, this checkout on PYTHONPATH, and the probe's folders."""
     env = dict(os.environ)
     pkg_root = str(Path(__file__).resolve().parents[2])  # tools/, so an uninstalled checkout works too
     env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -196,23 +211,67 @@ def run_child(
         # would be mirrored by the write sandbox and the bind would miss it.
         TMPDIR=str(child_tmp), TEMP=str(child_tmp), TMP=str(child_tmp),
     )
-    out_f = open(tmp / "stdout.txt", "wb")
-    err_f = open(tmp / "stderr.txt", "wb")
+    return env
+
+
+def warm_up() -> Any:
+    """Start the warm template for this process's probes now, when warm probes are on (warm.py), so that the next
+    probe can fork from it; returns it (or None). A probe never waits for it."""
+    here = Path(tempfile.gettempdir())
+    return warm.warm_up(child_env(here, here))
+
+
+def run_child(
+    script: str | os.PathLike,
+    *,
+    mode: str = "overfit",
+    steps: int = 40,
+    timeout: float = 120.0,
+    args: Sequence[str] = (),
+    cwd: str | os.PathLike | None = None,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    extra: dict[str, Any] | None = None,
+    max_memory: int | None = None,
+    nproc_per_node: int | None = None,
+) -> dict[str, Any]:
+    """Run the script under the harness; return the raw run: records, tails, status, seconds, sandbox.
+
+    max_memory: the child's memory cap in bytes (default MEMORY_FRACTION of RAM). nproc_per_node: launch the
+    script through torch.distributed.run with that many ranks, the harness in each (probe/launch.py); the raw
+    run then also holds `rank_records` (one list per rank; `records` is rank 0's)."""
+    script_p = Path(script).resolve()
+    workdir = Path(cwd).resolve() if cwd else script_p.parent
+    tmp = Path(tempfile.mkdtemp(prefix="traintriage-probe-"))
+    sandbox = tmp / "sandbox"
+    sandbox.mkdir()
+    child_tmp = tmp / "tmp"  # the child's TMPDIR: inside the probe's own folder, which the sandbox leaves alone
+    child_tmp.mkdir()
+    evidence = tmp / "evidence.jsonl"
+    evidence.touch()
+    max_memory = max_memory or default_max_memory()
+    cfg = {"script": str(script_p), "args": list(args), "mode": mode, "steps": int(steps),
+           "evidence": str(evidence), "sandbox": str(sandbox), "probe_dir": str(tmp), "max_memory": max_memory,
+           **(extra or {})}  # extra: e.g. the grads recording's keys
+    if nproc_per_node:
+        cfg["nproc"] = int(nproc_per_node)
+    cfg_path = tmp / "config.json"
+    cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
+    env = child_env(sandbox, child_tmp)
+    env.update(launch.rank_env(script_p, nproc_per_node, env))
+    (tmp / "stdout.txt").touch()
+    (tmp / "stderr.txt").touch()
     t0 = time.perf_counter()
     status = "exited"
+    global _in_flight
+    with _flight_lock:
+        if _in_flight and not any(k in env for k in THREAD_ENV):
+            env.update(dict.fromkeys(THREAD_ENV, "1"))
+        _in_flight += 1
     try:
-        harness = [sys.executable, "-m", "traintriage.probe.harness", str(cfg_path)]
-        if sys.platform.startswith("linux"):
-            # by path and without site-packages: sandbox.py is stdlib-only, and importing the package (pydantic)
-            # would add half a second to every probe
-            harness = [sys.executable, "-S", str(Path(__file__).with_name("sandbox.py")), str(cfg_path), "--", *harness]
-        proc = subprocess.Popen(
-            harness,
-            cwd=str(workdir), stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True,
-        )
         if on_progress is not None:  # at once: the child's imports (torch) take seconds before the first step
             on_progress(0, steps, "starting the script (importing torch and its modules)")
+        proc = _start(cfg_path, workdir, env, tmp, nproc_per_node)
         seen_steps = 0
         seen_forward = False
         pos = 0
@@ -243,11 +302,11 @@ def run_child(
             if rc is not None:
                 break
             if cancel is not None and cancel.is_set():
-                _kill_group(proc)
+                _kill_group(proc, graceful=bool(nproc_per_node))
                 status = "cancelled"
                 break
             if time.perf_counter() - t0 > timeout:
-                _kill_group(proc)
+                _kill_group(proc, graceful=bool(nproc_per_node))
                 status = "timeout"
                 break
             time.sleep(POLL_S)
@@ -257,13 +316,14 @@ def run_child(
         except (ProcessLookupError, PermissionError):
             pass
         seconds = time.perf_counter() - t0
-        out_f.close()
-        err_f.close()
         records = read_records(evidence)
         info = _read_json(tmp / "sandbox.json") or {"layer": "python"}
+        ranks = [records] + [read_records(launch.rank_evidence(evidence, r)) for r in range(1, nproc_per_node or 0)]
         if status == "exited":
-            _honest_end(records, _read_json(tmp / "child-exit.json"), max_memory)
+            for rank_recs in ranks:
+                _honest_end(rank_recs, {} if nproc_per_node else _read_json(tmp / "child-exit.json"), max_memory)
         return {
+            "nproc": nproc_per_node or None, "rank_records": ranks if nproc_per_node else [],
             "status": status, "returncode": proc.returncode, "seconds": seconds, "sandbox": info,
             "records": records,
             "stdout_tail": _tail(tmp / "stdout.txt"), "stderr_tail": _tail(tmp / "stderr.txt"),
@@ -271,10 +331,8 @@ def run_child(
             "timeout": timeout,
         }
     finally:
-        if not out_f.closed:
-            out_f.close()
-        if not err_f.closed:
-            err_f.close()
+        with _flight_lock:
+            _in_flight -= 1
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -290,6 +348,7 @@ def probe_with_records(
     cancel: threading.Event | None = None,
     extra: dict[str, Any] | None = None,
     max_memory: int | None = None,
+    nproc_per_node: int | None = None,
 ) -> tuple[Report, list[dict[str, Any]]]:
     """run_probe, also returning the child's raw evidence records (for callers that switched extra hooks
     on through `extra`, e.g. triage reading the grads recording's `grads` records from the same run)."""
@@ -301,7 +360,8 @@ def probe_with_records(
     if not p.is_file():
         raise FileNotFoundError(f"no such script: {script}")
     raw = run_child(p, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
-                    on_progress=on_progress, cancel=cancel, extra=extra, max_memory=max_memory)
+                    on_progress=on_progress, cancel=cancel, extra=extra, max_memory=max_memory,
+                    nproc_per_node=nproc_per_node)
     report = build_report(build_evidence(raw), raw)
     report.notes.append(sandbox_note(raw["sandbox"]))
     report.notes += __import__("traintriage.probe.overrides", fromlist=["describe"]).describe(extra)
@@ -323,6 +383,7 @@ def run_probe(
     extra: dict[str, Any] | None = None,  # child config keys, e.g. overrides.child_config(lr_scale=0.1)
     only: Sequence[str] | None = None,
     skip: Sequence[str] | None = None,
+    nproc_per_node: int | None = None,
 ) -> Report:
     """Run an unmodified training script under instrumentation and name what keeps it from learning.
 
@@ -335,5 +396,6 @@ def run_probe(
 
     extra = {**(extra or {}), **checks_config(only, skip)}
     report, _records = probe_with_records(script, mode=mode, steps=steps, timeout=timeout, args=args, cwd=cwd,
-                                          on_progress=on_progress, cancel=cancel, max_memory=max_memory, extra=extra)
+                                          on_progress=on_progress, cancel=cancel, max_memory=max_memory, extra=extra,
+                                          nproc_per_node=nproc_per_node)
     return report

@@ -41,6 +41,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 # Syscall numbers: the same on x86_64 and aarch64 (both use the unified table for these late syscalls).
@@ -100,6 +101,9 @@ EXTRA_RW_MOUNTS = ("/dev/shm",)
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
+
+# What process C runs: an argv to exec, or (warm.py) a callable that runs the harness in C itself.
+Target = list[str] | Callable[[], None]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -249,7 +253,7 @@ def _exit_info(status: int) -> dict[str, Any]:
     return {"code": os.WEXITSTATUS(status), "signal": None}
 
 
-def _reaper(cfg: dict[str, Any], cmd: list[str], info: dict[str, Any]) -> int:
+def _reaper(cfg: dict[str, Any], cmd: Target, info: dict[str, Any]) -> int:
     """Process B: fork the confined child C, wait for it, record how it ended, clean up behind it."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # A killed (timeout, cancel): B and its PID ns go too
     if not info["pid_namespace"]:
@@ -278,8 +282,8 @@ def _reaper(cfg: dict[str, Any], cmd: list[str], info: dict[str, Any]) -> int:
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _confine_and_exec(cfg: dict[str, Any], cmd: list[str], info: dict[str, Any]) -> None:
-    """Process C: memory cap, Landlock, then exec the harness."""
+def _confine_and_exec(cfg: dict[str, Any], cmd: Target, info: dict[str, Any]) -> None:
+    """Process C: memory cap, Landlock, then exec the harness (or, forked from the warm template, call it)."""
     cap = cfg.get("max_memory")
     if cap:
         resource.setrlimit(resource.RLIMIT_DATA, (int(cap), int(cap)))
@@ -296,13 +300,23 @@ def _confine_and_exec(cfg: dict[str, Any], cmd: list[str], info: dict[str, Any])
             _libc.prctl(PR_CAPBSET_DROP, c, 0, 0, 0)
     info["layer"] = "kernel" if info.get("landlock") else "namespace" if info["namespace"] else "python"
     _write(os.path.join(cfg["probe_dir"], "sandbox.json"), json.dumps(info))
-    os.execv(cmd[0], cmd)
+    if callable(cmd):
+        cmd()  # the harness in this process (warm.py); it ends with os._exit
+    else:
+        os.execv(cmd[0], cmd)
 
 
 def main(argv: list[str]) -> int:
     cfg_path, cmd = argv[0], argv[argv.index("--") + 1:]
     with open(cfg_path, encoding="utf-8") as f:
         cfg = json.load(f)
+    return sandboxed(cfg, cmd)
+
+
+def sandboxed(cfg: dict[str, Any], cmd: Target) -> int:
+    """Process A: enter the namespaces, fork the reaper B, return its exit status. `cmd` is the argv C execs, or a
+    callable C runs in place of exec (the warm template's fork already holds the harness). A must be
+    single-threaded: unshare(CLONE_NEWUSER) refuses a multi-threaded process (a fresh fork always is)."""
     info: dict[str, Any] = {"namespace": False, "pid_namespace": False, "landlock": False,
                             "max_memory": cfg.get("max_memory")}
     if not cfg.get("no_namespace"):

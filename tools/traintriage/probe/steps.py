@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from traintriage.probe.check import StopProbe, _finite, _plain, _strong, _tolist
+from traintriage.probe.check import StopProbe, _finite, _plain, _stack_float, _strong, _tolist
 
 # Steps on which activation / loss-input statistics are sampled (plus the last step). Sampling keeps the
 # per-step overhead to the foreach norms; the first steps show the init, the last one the trained state.
@@ -80,16 +80,19 @@ class OptimizerSteps:
         st["group_sizes"] = [len(g["params"]) for g in opt.param_groups]
         st["flags"] = {"bwd_since_step": self.bwd_since_step, "zero_after_bwd": self.zero_since_bwd,
                        "zero_since_step": self.zero_since_step}
-        with torch.no_grad():
-            cur = [p.detach() for p in ps]
-            if st["prev"] is None or len(st["prev"]) != len(cur):
-                st["prev"] = [c.clone() for c in cur]
+        with torch.no_grad():  # (no_grad: the foreach ops take the parameters themselves, no detach() each)
+            if st["prev"] is None or len(st["prev"]) != len(ps):
+                st["prev"] = [p.detach().clone() for p in ps]
             else:
-                torch._foreach_copy_(st["prev"], cur)
+                torch._foreach_copy_(st["prev"], ps)
             with_grad = [p.grad for p in ps if p.grad is not None]
             st["n_grad_none"] = len(ps) - len(with_grad)
-            st["step_grad"] = (torch.stack([g.float() for g in torch._foreach_norm(with_grad)]).norm()
-                               if with_grad else torch.zeros(()))
+            if not with_grad:
+                st["step_grad"] = torch.zeros(())
+            elif self.grads_unchanged(with_grad):  # measured after the backward, untouched since
+                st["step_grad"] = self.micro_totals[-1]
+            else:  # clipped, unscaled, another optimizer's subset, or no backward since the last step
+                st["step_grad"] = _stack_float(torch._foreach_norm(with_grad)).norm()
         held = self._held()
         st["modes"] = self._modes(held)
         for c in self.subs["step_pre"]:
@@ -122,19 +125,23 @@ class OptimizerSteps:
         ps = st["params"]
         sample = self.sampling or st["steps"] <= 2
         with torch.no_grad():
-            cur = [p.detach() for p in ps]
-            torch._foreach_sub_(st["prev"], cur)  # prev := before - after = -update
-            upd = torch._foreach_norm(st["prev"]) if ps else []
-            pn = torch._foreach_norm(cur) if ps else []
             gp, gn = self.last_grad_norms if self.last_grad_norms is not None else ([], [])
+            gn = gn if sample else []
             losses = self.step_losses
-            vec = [*upd, *pn, st["step_grad"], *self.micro_totals, *losses,
-                   self.pre_bwd_norm if self.pre_bwd_norm is not None else torch.full((), -1.0),
-                   *(gn if sample else [])]
-            vals = _tolist(vec)
+            norms: list = []
+            if ps:
+                torch._foreach_sub_(st["prev"], ps)  # prev := before - after = -update
+                norms = list(torch._foreach_norm([*st["prev"], *ps]))  # ||update||, ||param||: one call
+            # one vector, one sync for the whole step: [update norms, param norms, grad norms (sampled steps),
+            # step grad norm, micro-step totals, losses, pre-backward norm]
+            vec = [_stack_float([*norms, *gn])] if norms or gn else []
+            vals = _tolist([*vec, st["step_grad"], *self.micro_totals, *losses,
+                            self.pre_bwd_norm if self.pre_bwd_norm is not None else torch.full((), -1.0)])
         k = len(ps)
         upd_v, pn_v = vals[:k], vals[k:2 * k]
         i = 2 * k
+        gnorm_v = vals[i:i + len(gn)]
+        i += len(gn)
         step_grad = vals[i]
         i += 1
         micro = vals[i:i + len(self.micro_totals)]
@@ -142,8 +149,6 @@ class OptimizerSteps:
         loss_v = vals[i:i + len(losses)]
         i += len(losses)
         pre_bwd = vals[i]
-        i += 1
-        gnorm_v = vals[i:] if sample else []
         # per group: ||update||, ||param||, relative update, lr actually applied, effective lr ratio
         groups = []
         j = 0
@@ -234,5 +239,17 @@ class OptimizerSteps:
                   orphan_numel=sum(p.numel() for p in orphans),
                   unused=[self.name(p) for p in unused][:20], n_unused=len(unused),
                   unused_numel=sum(p.numel() for p in unused),
-                  n_optimizers=len(self.opts), events=self.events)
+                  n_optimizers=len(self.opts), events=self.events, dead_opts=self._dead_optimizers())
+
+    def _dead_optimizers(self) -> list[dict[str, Any]]:
+        """Optimizers that stepped while none of their trainable parameters ever got a gradient (loss-detached
+        reads them when another optimizer's parameters did: that optimizer's loss does not reach its model)."""
+        out = []
+        for o in self.opts.values():
+            ps = [p for p in o.get("params", []) if p.requires_grad]
+            if ps and o["steps"] and not any(id(p) in self.ever_grad for p in ps):
+                opt = o["ref"]()
+                out.append({"index": o["index"], "cls": type(opt).__name__ if opt is not None else None,
+                            "steps": o["steps"], "n_params": len(ps), "numel": sum(p.numel() for p in ps)})
+        return out
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from traintriage.logs.detectors.base import Context, Detection, fmt, sym, trailing_median
+from traintriage.logs.spike_rule import MAD_TO_SIGMA, SPIKE_FACTOR, SPIKE_Z
 
 ID = "loss-spikes"
 SEVERITY = "warning"
-# refs/symptoms.md#loss-spikes: "jumps several times above its running median and then recovers".
-SPIKE_FACTOR = 3.0
-# ... and far outside the recent noise (robust z on the median absolute deviation), so a noisy loss
-# with a tiny median is not full of "spikes".
-SPIKE_Z = 6.0
+# SPIKE_FACTOR, SPIKE_Z: logs/spike_rule.py (the downsampler keeps the points this rule flags).
 MIN_POINTS = 20
 
 
@@ -26,7 +23,7 @@ def detect(ctx: Context) -> list[Detection]:
     v = c.values
     w = int(min(max(5, len(c) // 50), 200))
     med = trailing_median(v, w)
-    mad = trailing_median(np.abs(v - med), w) * 1.4826 + 1e-12
+    mad = trailing_median(np.abs(v - med), w) * MAD_TO_SIGMA + 1e-12
     is_spike = (v > SPIKE_FACTOR * np.maximum(med, 1e-12)) & ((v - med) / mad > SPIKE_Z) & (med > 0)
     is_spike[:w] = False  # the trailing window is not yet full
     idx = np.nonzero(is_spike)[0]

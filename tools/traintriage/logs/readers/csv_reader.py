@@ -77,16 +77,46 @@ def read(path: Path) -> Run:
     rb = RunBuilder(str(path), FORMAT)
     if f != path:
         rb.metadata["file"] = str(f)
-    raw = f.read_bytes()
-    if not raw.strip():
-        raise LogReadError(f"{f}: empty file")
-    text = raw.decode("utf-8", "replace")
-    if "\ufffd" in text:
+    with f.open("rb") as fb:
+        head = fb.read(4096)
+        if not head.strip() and not _any_text(fb):
+            raise LogReadError(f"{f}: empty file")
+        fb.seek(0)
+        sample = head.decode("utf-8", "replace")
+        delim = "\t" if f.suffix.lower() == ".tsv" or sample.count("\t") > sample.count(",") else ","
+        # Streamed: one row at a time (memory does not follow the file's size). newline="": the csv module
+        # sees \r, \r\n and \n line ends itself (a bare \r is a line end, not an error).
+        text = io.TextIOWrapper(fb, encoding="utf-8", errors="replace", newline="")
+        lines = _Lines(text)
+        _read_rows(f, rb, csv.reader(lines, delimiter=delim))
+    if lines.replaced:
         rb.skipped.append("file contains non-UTF-8 bytes; decoded with replacement characters")
-    sample = text[:4096]
-    delim = "\t" if f.suffix.lower() == ".tsv" or sample.count("\t") > sample.count(",") else ","
-    # newline="": the csv module sees \r, \r\n and \n line ends itself (a bare \r is a line end, not an error)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    return rb.finish()
+
+
+def _any_text(fb) -> bool:  # noqa: ANN001 - a binary file
+    """Whether the rest of a binary file has anything but whitespace (read in blocks)."""
+    while block := fb.read(1 << 20):
+        if block.strip():
+            return True
+    return False
+
+
+class _Lines:
+    """The lines of a text file, noting whether any had bytes that were not UTF-8 (decoded as U+FFFD)."""
+
+    def __init__(self, text) -> None:  # noqa: ANN001 - a text file object
+        self.text = text
+        self.replaced = False
+
+    def __iter__(self):  # noqa: ANN204
+        for line in self.text:
+            if not self.replaced and "\ufffd" in line:
+                self.replaced = True
+            yield line
+
+
+def _read_rows(f: Path, rb: RunBuilder, reader) -> None:  # noqa: ANN001 - a csv reader
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration as e:
@@ -135,7 +165,6 @@ def read(path: Path) -> Run:
         rb.skipped.append("no step column (step/global_step/epoch/...): steps are row indices")
     if not rb.builders:
         raise rb.no_metrics(f"no numeric metric columns found (columns: {', '.join(header[:10])})")
-    return rb.finish()
 
 
 def _rows(reader, rb: RunBuilder):  # noqa: ANN001 - a csv reader

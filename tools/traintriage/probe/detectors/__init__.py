@@ -57,12 +57,19 @@ REGISTRY = [
     "attention_mask_inverted",
     "attention_softmax_wrong_axis",
     "positional_encoding_unused",
+    # distributed: compare the ranks of a torchrun probe (probe/ddp_record.py, probe/ranks.py)
+    "replicas_out_of_sync",
+    "grad_allreduce_not_averaged",
+    "no_sync_never_synced",
+    "sampler_epoch_not_set",
+    "unused_branch_untrained",
 ]
 
 
 # Recordings several checks read (module, class); they run whatever `only` / `skip` say.
 SHARED = [
     ("traintriage.probe.activations", "Activations"),  # act records: dead-relu, saturated-activations, bad-init
+    ("traintriage.probe.ddp_record", "Distributed"),  # ddp + sampler records: the distributed checks
 ]
 
 

@@ -12,6 +12,13 @@ from traintriage.thresholds import REL_UPDATE_PEAK  # a blow-up step: value and 
 LOSS_SPIKE = 2.0
 
 
+def share(x: float) -> str:
+    """A fraction as a person reads it, with its unit: 1.0 -> '100 %', 0.55 -> '55 %', 2e-05 -> '0.002 %'
+    (a bare '1 of their norm' or '2e-05' leaves the reader to guess what it is a part of)."""
+    pct = 100.0 * x
+    return f"{pct:.0f} %" if abs(pct) >= 10 else f"{pct:.2g} %"
+
+
 def losses(ev: dict[str, Any]) -> list[float]:
     return [x for x in ev.get("losses", []) if isinstance(x, (int, float)) and math.isfinite(x)]
 
@@ -93,10 +100,18 @@ NAN_WINDOW = 3
 NAN_GRAD_GROWTH = 10.0
 
 
+def bad_loss_steps(ev: dict[str, Any]) -> list[int]:
+    """Indices of the steps whose loss is NaN/inf. A step with no backward() since the previous one has no loss
+    to read (None): that is a step-order question, not a non-finite loss."""
+    steps = ev.get("steps", [])
+    return [i for i, x in enumerate(ev.get("losses", []))
+            if (x is None and not (i < len(steps) and steps[i].get("n_backward") == 0))
+            or (isinstance(x, float) and not math.isfinite(x))]
+
+
 def first_nonfinite_step(ev: dict[str, Any]) -> int | None:
     """Index of the first optimizer step whose loss or gradient is NaN/inf (None when all are finite)."""
-    raw = ev.get("losses", [])
-    bad = [i for i, x in enumerate(raw) if x is None or (isinstance(x, float) and not math.isfinite(x))]
+    bad = bad_loss_steps(ev)
     gbad = [i for i, s in enumerate(ev.get("steps", [])) if s.get("grad_norm") is None and s.get("n_backward")]
     firsts = [xs[0] for xs in (bad, gbad) if xs]
     return min(firsts) if firsts else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traintriage.probe.detectors._common import finding, overfit_failed
+from traintriage.probe.detectors._common import finding, overfit_failed, share
 
 # SageMaker Debugger's DeadRelu rule flags a layer when more than 50 % of its ReLUs are inactive
 # (threshold_layer=50.0).
@@ -44,7 +44,8 @@ def _hidden(ev: dict[str, Any]) -> list:
     worst = max(layers, key=lambda a: a["dead_frac"])
     sev = "error" if worst["dead_frac"] >= DEAD_LAYER_SEVERE or overfit_failed(ev) else "warning"
     return [finding("dead-relu", sev, 0.8 if sev == "error" else 0.5,
-                    f"{worst['dead_frac']:.0%} of the units of {worst['layer']} output 0 for every sample (step "
+                    f"{share(worst['dead_frac'])} of the {worst.get('units', '?')} units of the ReLU at "
+                    f"'{worst['layer']}' output 0 for every sample (step "
                     f"{last}); dead units pass no gradient. Lower the LR, fix the init/bias, or use LeakyReLU/GELU.",
                     layers={a["layer"]: round(a["dead_frac"], 4) for a in layers}, step=last,
                     threshold=DEAD_LAYER_FRACTION)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from traintriage.probe.check import LOSS_CALLS_SAMPLED, Check, _is_tensor
-from traintriage.probe.detectors._common import finding
+from traintriage.probe.detectors._common import finding, share
 
 # A separating column is an error when it is the only one and its classes sit at least this many within-class
 # standard deviations apart beyond their extremes: a natural feature whose classes merely do not overlap on one
@@ -37,7 +37,7 @@ def detect(ev: dict[str, Any]) -> list:
             return [finding("label-leakage", "error", 0.9,
                             f"The {c['fn']} target at each position is {what} ({leak['match']:.0%} of positions), "
                             f"and the prediction at position {leak['position']} has a gradient on the embedding of "
-                            f"that answer token ({leak['grad_frac_at_answer']:.3g} of the largest per-position "
+                            f"that answer token ({share(leak['grad_frac_at_answer'])} of the largest per-position "
                             "gradient; a causal model has exactly 0): the model can read the token it must "
                             "predict. Add a causal mask (is_causal=True / generate_square_subsequent_mask) or "
                             "shift the targets.",

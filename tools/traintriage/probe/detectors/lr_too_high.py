@@ -22,6 +22,7 @@ from traintriage.probe.detectors._common import (
     instability_before,
     losses,
     median,
+    share,
 )
 from traintriage.thresholds import REL_UPDATE_GUIDELINE, REL_UPDATE_HIGH
 
@@ -105,7 +106,8 @@ def detect(ev: dict[str, Any]) -> list:
                 "lower LR removes the spike)." if sev == "warning" else
                 ": the learning rate is too high for this model (try 10x smaller, or warm up).")
         return [finding("lr-too-high", sev, 0.9 if sev == "error" else 0.4,
-                        f"A single step moved the weights by {peak:.2g} of their norm (a healthy ratio is ~1e-3) and "
+                        f"A single step moved the weights by {share(peak)} of their norm (||ΔW||/||W|| = {peak:.2g}; "
+                        f"healthy is about 0.1 %, 1e-3) and "
                         + what + tail,
                         peak_rel_update=round(peak, 6), median_rel_update=round(top, 6), guideline=REL_UPDATE_GUIDELINE, lr=lrs,
                         loss_spike=round(jump, 4) if jump is not None else None, nonfinite=nonfinite,
@@ -123,7 +125,8 @@ def detect(ev: dict[str, Any]) -> list:
     if not (nonfinite or rising or (osc and not (ratio is not None and ratio < 0.5))):
         return []
     return [finding("lr-too-high", "error", 0.9 if (nonfinite or rising) else 0.7,
-                    f"Each step changes the weights by {top:.2g} of their norm (a healthy ratio is ~1e-3) and the "
+                    f"Each step changes the weights by {share(top)} of their norm (||ΔW||/||W|| = {top:.2g}; healthy is "
+                    f"about 0.1 %, 1e-3) and the "
                     + ("loss blows up" if nonfinite else "loss rises" if rising else "loss oscillates")
                     + " on a single batch: lower the learning rate (try 10x smaller).",
                     median_rel_update=round(top, 6), guideline=REL_UPDATE_GUIDELINE, lr=lrs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traintriage.probe.detectors._common import finding, group_rel_updates, median
+from traintriage.probe.detectors._common import finding, group_rel_updates, median, share
 
 # REL_UPDATE_LOW (error) and REL_UPDATE_LOW_WARN (warning), only judged with a loss that did not fall; the
 # values and their why are in traintriage/thresholds.py, shared with the log detectors and the handbook.
@@ -29,15 +29,19 @@ def detect(ev: dict[str, Any]) -> list:
         return []
     top = max(meds)
     ratio = (ev.get("overfit") or {}).get("ratio")
-    if top >= REL_UPDATE_LOW_WARN or ratio is None or ratio < STUCK_RATIO:
-        return []
-    if top == 0:
-        return []  # nothing moves at all: a wiring bug (step-order, loss-detached), not the LR
-    conf = 0.85 if top < REL_UPDATE_LOW else 0.55
     # a game's loss (overfit not applicable: a GAN's) holds by design: "the loss did not fall" is no evidence
-    sev = "error" if top < REL_UPDATE_LOW and not (ev.get("overfit") or {}).get("not_applicable") else "warning"
+    # either way, so there the update size is judged alone, and only far below the band (a warning at most)
+    game = bool((ev.get("overfit") or {}).get("not_applicable"))
+    if top >= REL_UPDATE_LOW_WARN or top == 0:
+        return []  # top == 0: nothing moves at all: a wiring bug (step-order, loss-detached), not the LR
+    if (ratio is None or ratio < STUCK_RATIO) and not (game and top < REL_UPDATE_LOW):
+        return []
+    conf = 0.85 if top < REL_UPDATE_LOW else 0.55
+    sev = "error" if top < REL_UPDATE_LOW and not game else "warning"
+    held = f"the loss kept {ratio:.0%} of its starting value" if ratio is not None else (
+        "in a game whose loss says nothing either way, the weights barely move")
     return [finding("lr-too-low", sev, conf,
-                    f"Each step changes the weights by only {top:.2g} of their norm (a healthy ratio is ~1e-3) "
-                    f"and the loss kept {ratio:.0%} of its starting value: raise the learning rate (an LR range "
-                    "test finds the band).",
+                    f"Each step changes the weights by only {share(top)} of their norm (||ΔW||/||W|| = {top:.2g}; "
+                    f"healthy is about 0.1 %, 1e-3) "
+                    f"and {held}: raise the learning rate (an LR range test finds the band).",
                     median_rel_update=top, guideline=REL_UPDATE_GUIDELINE, lr=lrs, loss_ratio=ratio)]

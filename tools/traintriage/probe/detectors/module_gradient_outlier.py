@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from traintriage.probe.detectors._common import finding, median, overfit_failed
+from traintriage.probe.detectors._common import finding, median, overfit_failed, share
 
 # ||g|| / ||theta|| for one tensor this many times the median over the model: its effective LR is two
 # orders of magnitude off (a multiplicative scale on raw inputs, an un-normalised embedding...).
@@ -77,7 +77,7 @@ def _module_outlier(ev: dict[str, Any]) -> list:
     msg = (f"Module {name} holds {worst['share']:.0%} of the squared gradient norm, {worst['factor']:.0f}x the median "
            f"module's ({worst['norm']:.3g} vs {worst['median']:.3g}) on every sampled step")
     if clipped:
-        msg += (f"; the global clip is set by it, so every other module gets only {coef:.2g} of its gradient. Look at "
+        msg += (f"; the global clip is set by it, so every other module gets only {share(coef)} of its gradient. Look at "
                 "what feeds it: a multiplicative parameter on raw inputs (e.g. x * scale with scale ~ randn; make it "
                 "additive and start it at the identity) or an un-normalised input.")
     else:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from traintriage.probe.detectors._common import finding, first_nonfinite_step, instability_before
+from traintriage.probe.detectors._common import (
+    bad_loss_steps,
+    finding,
+    first_nonfinite_step,
+    instability_before,
+)
 
 # Confidence when the steps before the NaN were calm (small updates, no loss spike, no gradient growth): the
 # NaN comes from an operation or the data, and this is the first cause (_common.instability_before).
@@ -16,8 +20,7 @@ CONF_AFTER_INSTABILITY = 0.6
 
 
 def detect(ev: dict[str, Any]) -> list:
-    raw = ev.get("losses", [])
-    bad = [i for i, x in enumerate(raw) if x is None or (isinstance(x, float) and not math.isfinite(x))]
+    bad = bad_loss_steps(ev)
     gbad = [s["step"] for s in ev.get("steps", []) if s.get("grad_norm") is None and s.get("n_backward")]
     # a NaN loss the script only evaluates (no_grad; the mean over an empty validation split) trains nothing
     calls_bad = [c for c in ev.get("loss_calls", []) if "value" in c and c["value"] is None

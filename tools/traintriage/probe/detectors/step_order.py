@@ -21,8 +21,11 @@ def detect(ev: dict[str, Any]) -> list:
     got_grads = (ev.get("params") or {}).get("n_with_grad", 1) > 0  # none at all: loss-detached's case
     if steps and ev.get("backwards") and got_grads:
         # backward produced a gradient, yet the optimizer saw none (a loss of exactly 0 is not this)
-        empty = [s for s in steps if (s.get("grad_norm") or 0) > 0
-                 and (s.get("grads_none") == s.get("n_params") or s.get("grad_norm_at_step") == 0)]
+        # ... or no backward() ran since the previous step and the step found every gradient None (the backward
+        # runs after step() and zero_grad(set_to_none) wipes it before the next step)
+        empty = [s for s in steps if ((s.get("grad_norm") or 0) > 0
+                                      and (s.get("grads_none") == s.get("n_params") or s.get("grad_norm_at_step") == 0))
+                 or (s.get("n_backward") == 0 and s.get("n_params") and s.get("grads_none") == s.get("n_params"))]
         frac = len(empty) / len(steps)
         if frac >= EMPTY_STEP_FRACTION:
             zero_between = sum(1 for s in empty if s.get("zero_after_bwd"))

@@ -140,6 +140,7 @@ class Recording(Check):
     """How the loss responds to the model's output, on the first backward passes (`lossgrad` records)."""
 
     id = "wrong-loss-formula"
+    forward_scope = "roots"
 
     def __init__(self) -> None:
         self.last_out: Any = None  # the last root module's output that carries a graph

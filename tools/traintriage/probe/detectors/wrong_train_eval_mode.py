@@ -100,6 +100,7 @@ class Recording(Check):
     training-mode half (each model's flag at every step) is in the core's step record (`modes`)."""
 
     id = "wrong-train-eval-mode"
+    forward_scope = "roots"
 
     def __init__(self) -> None:
         self.roots: dict[int, dict[str, Any]] = {}  # root id -> trained?, dropout/BN layers (evaluation passes)
