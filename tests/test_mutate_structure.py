@@ -19,7 +19,7 @@ def _host(case: str, script: str = "fixed.py") -> str:
 @pytest.mark.parametrize(("op", "case", "planted"), [
     ("invert-padding-mask", "attention-mask-inverted-encoder-cls", "pad_mask = tokens != PAD"),
     ("softmax-over-queries", "attention-softmax-wrong-axis-masked", "torch.softmax(scores, dim=-2)"),
-    ("drop-positional-add", "positional-encoding-unused-order-task", "_tt_pe = self.pos(h)"),
+    ("drop-positional-add", "positional-encoding-unused-order-task", "        _tt_pe = self.pos(h)\n        h = self.encoder(h)"),
     ("heads-no-transpose", "heads-split-without-transpose-cls", "t.reshape(B, H, T, D // H)"),
 ])
 def test_operator_plants_the_broken_cases_bug(op, case, planted):

@@ -49,6 +49,8 @@ def apply(tree: ast.Module) -> bool:
             return True
     for body in stmt_lists(tree):  # h = self.encoder(self.pos(h)): compute it aside, pass h as it was
         for i, stmt in enumerate(body):
+            if not isinstance(stmt, (ast.Assign, ast.AugAssign, ast.Return, ast.Expr)):
+                continue  # a compound statement's own body is one of the lists visited
             hit = _nested_pos_call(stmt)
             if hit is None:
                 continue
