@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from traintriage import catalogue as cat
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -47,7 +47,7 @@ def test_matches_naive_per_term_reference():
         ce2, mse2 = _terms(model, x, y, z)  # a fresh graph per term: the plain reference
         t = ce2 if name == "ce" else mse2
         g = torch.autograd.grad(weight * t, params, allow_unused=True)
-        ref[name] = torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(g, params)])
+        ref[name] = torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(g, params, strict=True)])
     by = {t.name: t for t in d.terms}
     assert by["ce"].dloss_dterm == pytest.approx(0.7)
     assert by["mse"].dloss_dterm == pytest.approx(2.5)

@@ -9,7 +9,6 @@ import importlib
 import math
 
 import pytest
-
 from traintriage.probe.detectors import REGISTRY, detector_ids, run_detectors
 from traintriage.probe.evidence import overfit_summary
 
@@ -252,7 +251,6 @@ def test_padding_from_input_tokens_with_few_classes():
 
 def test_pad_check_reads_padding_from_tokens():
     import torch
-
     from traintriage.probe.detectors.padding_in_loss import _pad_check
 
     torch.manual_seed(0)

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from traintriage.probe import run_probe
 
 HERE = Path(__file__).parent / "probe_scripts"

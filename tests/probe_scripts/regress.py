@@ -16,7 +16,7 @@ if bug == "unnormalized-targets":
 dl = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
 model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
 opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-for epoch in range(50):
+for _epoch in range(50):
     for xb, yb in dl:
         pred = model(xb)
         if bug != "wrong-loss-formula":
