@@ -150,6 +150,8 @@ def _cases() -> list[tuple[str, Path, list[str], list[str]]]:
     out = []
     for d in sorted(CASES.glob("metric-*")) + sorted(CASES.glob("healthy-multiterm-*")):
         meta = yaml.safe_load((d / "case.yaml").read_text())
+        if d.name.startswith("metric-") and meta.get("family") != "metric-stuck":
+            continue  # metric-on-one-shard-*: a distributed case, not a rough-map one
         expected = list(meta.get("expected") or [])
         out.append((d.name + "/train", d / "train.py", expected, list(meta.get("grads_args") or [])))
         if (d / "fixed.py").is_file():  # a healthy control has only train.py

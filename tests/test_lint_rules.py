@@ -1110,6 +1110,70 @@ CASES: list[tuple[str, str, bool, str]] = [
         "sampler-epoch-not-set",
     ),
     (
+        "eval metric summed over a DistributedSampler shard, never all-reduced",
+        """
+        import torch.distributed as dist
+        from torch.utils.data import DataLoader, DistributedSampler
+        val_loader = DataLoader(val_ds, batch_size=64, sampler=DistributedSampler(val_ds, shuffle=False))
+        correct = 0
+        with torch.no_grad():
+            for x, y in val_loader:
+                correct += (model(x).argmax(1) == y).sum().item()
+        if dist.get_rank() == 0:
+            print(correct / len(val_ds))
+        """,
+        True,
+        "metric-on-one-shard",
+    ),
+    (
+        "fix: all_reduce the count before dividing",
+        """
+        import torch.distributed as dist
+        from torch.utils.data import DataLoader, DistributedSampler
+        val_sampler = DistributedSampler(val_ds, shuffle=False)
+        val_loader = DataLoader(val_ds, batch_size=64, sampler=val_sampler)
+        correct = torch.zeros(2)
+        with torch.no_grad():
+            for x, y in val_loader:
+                correct += torch.tensor([(model(x).argmax(1) == y).sum(), len(y)])
+        dist.all_reduce(correct)
+        print(correct[0] / correct[1])
+        """,
+        False,
+        "metric-on-one-shard",
+    ),
+    (
+        "near miss: the training loop over a DistributedSampler sums its loss (DDP averages the gradients)",
+        """
+        from torch.utils.data import DataLoader, DistributedSampler
+        sampler = DistributedSampler(ds)
+        loader = DataLoader(ds, batch_size=32, sampler=sampler)
+        for epoch in range(3):
+            sampler.set_epoch(epoch)
+            total = 0.0
+            for x, y in loader:
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad(); loss.backward(); opt.step()
+                total += loss.item()
+        """,
+        False,
+        "metric-on-one-shard",
+    ),
+    (
+        "near miss: every rank evaluates the whole validation set (no DistributedSampler on it)",
+        """
+        from torch.utils.data import DataLoader, DistributedSampler
+        loader = DataLoader(ds, batch_size=32, sampler=DistributedSampler(ds))
+        val_loader = DataLoader(val_ds, batch_size=64)
+        correct = 0
+        with torch.no_grad():
+            for x, y in val_loader:
+                correct += (model(x).argmax(1) == y).sum().item()
+        """,
+        False,
+        "metric-on-one-shard",
+    ),
+    (
         "BatchNorm model under DDP, no SyncBatchNorm",
         """
         from torch.nn.parallel import DistributedDataParallel as DDP

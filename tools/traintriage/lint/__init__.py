@@ -25,6 +25,7 @@ from traintriage.lint.rules import (
     heads_view_no_transpose,
     loss_reduce_order,
     loss_rewrapped,
+    metric_one_shard,
     missing_zero_grad,
     nll_input,
     no_grad_training,
@@ -66,6 +67,7 @@ RULES: list[ModuleType] = [
     grad_accum,  # accumulation without dividing the loss
     frozen_after_optimizer,  # requires_grad=False after the optimizer is built
     sampler_set_epoch,  # DistributedSampler, never set_epoch()
+    metric_one_shard,  # an eval metric summed over a DistributedSampler's shard, never all-reduced
     ddp_batchnorm,  # BatchNorm under DDP without SyncBatchNorm
     strict_false,  # load_state_dict(strict=False), result discarded
     ce_target_form,  # F.one_hot(...) long targets into CrossEntropyLoss

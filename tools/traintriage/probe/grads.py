@@ -401,7 +401,14 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
                            for st, vals_, oth in ((stuck, vals, (o0, o1)), (other_stuck, ov, (v0, v1))))
             ev.update(loss_start=both[0] if both else None, loss_end=both[-1] if both else None,
                       loss_stuck=loss_stuck, tradeoff=tradeoff)
-            fault = (stuck or other_stuck) and (loss_stuck or not tradeoff)
+            # The message below says "their sum cancels the push": an error needs that measured, a sum that did
+            # not fall at all over the sampled steps. Two terms of a loss that still descends pull against each
+            # other in nearly every regularised model (a VAE's reconstruction and KL, a data term and its
+            # penalty, a critic's real and fake means, an entropy bonus): a warning, the pattern that is
+            # sometimes intended (refs/triage.md, severity policy). The relative STUCK_CHANGE cannot decide
+            # this: a summed loss with a large floor (a VAE's per-pixel BCE sum) falls a few % and is healthy.
+            sum_cancels = len(both) < 2 or not (both[-1] < both[0])
+            fault = (stuck or other_stuck) and sum_cancels and (loss_stuck or not tradeoff)
             if tradeoff and not loss_stuck:
                 continue  # a trade-off the loss descends through: the rough-map table still shows the cosine
             findings.append(Finding(

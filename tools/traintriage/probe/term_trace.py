@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch.overrides import TorchFunctionMode
 
 # Frames inside these packages are library code, never the user's expression.
@@ -87,6 +88,15 @@ def expr_text(pos: Pos) -> str:
     return text if len(text) <= MAX_EXPR_CHARS else text[: MAX_EXPR_CHARS - 3] + "..."
 
 
+def _grad_fn(t: Any) -> Any:
+    """t.grad_fn, or None where reading it raises (a no_grad view written in place): the probe never makes a
+    script fail that runs without it."""
+    try:
+        return getattr(t, "grad_fn", None)
+    except RuntimeError:
+        return None
+
+
 class TermTracer(TorchFunctionMode):
     """Tag graph tensors made at module depth 0 with their source position (see the module doc)."""
 
@@ -123,8 +133,13 @@ class TermTracer(TorchFunctionMode):
         out = func(*args, **(kwargs or {}))
         if self.rec.depth:
             return out
-        if getattr(out, "grad_fn", None) is None:
-            if getattr(out, "ndim", None) == 0 and out.is_floating_point() and self._from_data(args):
+        # Under no_grad nothing joins a graph, and reading grad_fn there is not harmless: on a view made under
+        # no_grad and then written in place (nn.Embedding(padding_idx=...) zeroes weight[padding_idx] so at
+        # construction) torch raises "A view was created in no_grad mode ..." from the read itself.
+        grad_fn = _grad_fn(out) if torch.is_grad_enabled() else None
+        if grad_fn is None:
+            # a Tensor only: a torch function may return anything (tensor.numpy() gives an ndarray, .item() a float)
+            if isinstance(out, torch.Tensor) and out.ndim == 0 and out.is_floating_point() and self._from_data(args):
                 pos = _user_pos()
                 if pos is not None:
                     self.scalars[id(out)] = (out, pos)
@@ -133,13 +148,13 @@ class TermTracer(TorchFunctionMode):
             for a in args:
                 hit = self.scalars.get(id(a))
                 if hit is not None and hit[0] is a:
-                    self.constants.setdefault(out.grad_fn, []).append(hit)
+                    self.constants.setdefault(grad_fn, []).append(hit)
         pos = _user_pos()
         if pos is None:
             return out
         k = self.count.get(pos, 0) + 1
         self.count[pos] = k
-        self.ops[out.grad_fn] = (out, pos, k)
+        self.ops[grad_fn] = (out, pos, k)
         if self.watch:
             out = self._watched(out, tuple(pos.key()), k)
         return out
