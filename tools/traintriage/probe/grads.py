@@ -419,8 +419,11 @@ def grads_findings(records: list[dict[str, Any]], *, ablation: dict[str, Any] | 
                          f"{', '.join(str(s) for s, _ in conflict_steps)}; norm ratio "
                          f"{_fmt(min(r for r in ratio if r is not None))})"
                          + (f", conflicting in {', '.join(mods[:4])}" if mods else "")
-                         + ": their sum cancels the push. Balance their gradient norms or project out the "
-                         "conflict (PCGrad)."),
+                         + (": their sum cancels the push (the loss did not fall). Balance" if sum_cancels else
+                            f"; the loss still falls ({_fmt(both[0])} -> {_fmt(both[-1])}), so the fight slows a "
+                            "term rather than stopping it: a trade-off that is often intended. If a metric tied "
+                            "to one term is stuck, balance")
+                         + " their gradient norms or project out the conflict (PCGrad)."),
                 evidence=ev))
     return findings + _detached_findings(grecs)
 
