@@ -238,3 +238,28 @@ def test_mcp_probe_and_triage_take_nproc_per_node():
         prop = tools[name].input_schema["properties"]["nproc_per_node"]
         assert "torch.distributed.run" in prop["description"]
     assert bad.is_error  # fewer than one rank is refused before anything runs
+
+
+def _rank_records(ended_at: float, crash: dict | None, t_end: float) -> list[dict]:
+    end = {"kind": "end", "status": "crashed" if crash else "stopped", "t": t_end, "ended_at": ended_at}
+    if crash:
+        end["crash"] = crash
+    return [{"kind": "step", "opt": 0, "loss": 1.0, "t": 0.1}, end]
+
+
+def test_the_rank_that_failed_first_is_the_cause_not_the_peer_that_lost_it():
+    """Each rank's "t" counts from its own start, so it cannot order failures across ranks: a rank started late
+    reads an earlier t. The cause is the rank whose error is its own (not 'Connection closed by peer'), then the
+    earliest end on the host-wide monotonic clock."""
+    from traintriage.probe.ranks import merge
+
+    own = {"type": "RuntimeError", "message": "rank 1 lost its shard"}
+    peer = {"type": "DistBackendError", "message": "[Gloo] Connection closed by peer [127.0.0.1]:1234"}
+    # rank 0's peer error carries the smaller per-rank t (it started later) and even the earlier clock
+    ev: dict = {}
+    merge(ev, {"status": "exited", "rank_records": [_rank_records(100.0, peer, 0.5), _rank_records(100.2, own, 3.0)]})
+    assert ev["crash_rank"] == 1 and ev["crash"]["message"] == "rank 1 lost its shard"
+    # two errors of their own: the earlier on the monotonic clock, whatever the per-rank t says
+    ev = {}
+    merge(ev, {"status": "exited", "rank_records": [_rank_records(200.5, own, 0.2), _rank_records(200.1, own, 9.0)]})
+    assert ev["crash_rank"] == 1

@@ -373,6 +373,9 @@ class Recorder(OptimizerSteps):
         return _ReplayIter(real_iter, info)
 
     def finish(self, status: str, **extra: Any) -> None:
+        # when the run ended, on the host-wide monotonic clock: comparable across the ranks of a torchrun probe
+        # (each rank's "t" counts from its own start), so probe/ranks.py can tell which rank failed first
+        ended_at = time.monotonic()
         try:
             if self.n_steps >= 1 or self.n_steps_all >= 1:
                 self._params_summary()
@@ -387,7 +390,8 @@ class Recorder(OptimizerSteps):
                                       for i in self.loaders.values()])
         self.emit("end", status=status, n_steps=self.n_steps, n_steps_all=self.n_steps_all,
                   n_backward=self.n_backward, sched_calls=self.sched_calls, sched_before_opt=self.sched_before_opt,
-                  train_calls=self.train_calls, events=self.events, loss_calls=self.loss_calls, **extra)
+                  train_calls=self.train_calls, events=self.events, loss_calls=self.loss_calls, ended_at=ended_at,
+                  **extra)
 
 
 def _const_value(t: Any) -> float | None:

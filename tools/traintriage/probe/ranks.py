@@ -29,7 +29,20 @@ def rank_summary(rank: int, records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"rank": rank, "status": end.get("status", "no-end"), "steps": len(steps),
             "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
             "crash": crash, "killed": bool(end.get("synthetic")), "records": len(records),
-            "last_t": max((r.get("t", 0.0) for r in records), default=None)}
+            "last_t": max((r.get("t", 0.0) for r in records), default=None), "ended_at": end.get("ended_at")}
+
+
+# Errors a rank raises because a peer is gone (gloo's "Connection closed by peer", a DistBackendError): a
+# consequence of another rank's failure, not the cause, whichever clock reads first.
+_PEER_GONE = ("DistBackendError", "Connection closed by peer", "Connection reset by peer", "Gloo", "NCCL")
+
+
+def _caused(r: dict[str, Any]) -> tuple[bool, float]:
+    """Sort key for the rank that failed first: a rank whose error is its own before one whose peer vanished,
+    then the earliest end on the host-wide monotonic clock (per-rank "t" values do not compare)."""
+    c = r["crash"] or {}
+    text = f"{c.get('type')} {c.get('message')}"
+    return any(k in text for k in _PEER_GONE), r.get("ended_at") or float("inf")
 
 
 def merge(ev: dict[str, Any], raw: dict[str, Any]) -> None:
@@ -41,7 +54,7 @@ def merge(ev: dict[str, Any], raw: dict[str, Any]) -> None:
     ev["world_size"] = len(ranks)
     raised = [r for r in ev["ranks"] if r["crash"] and not r["killed"]]
     if raised and raw.get("status") == "exited":
-        first = min(raised, key=lambda r: r["last_t"] or 0.0)
+        first = min(raised, key=_caused)
         ev["status"] = "crashed"
         ev["crash"] = {**first["crash"], "rank": first["rank"]}
         ev["crash_rank"] = first["rank"]
