@@ -29,7 +29,7 @@ def rank_summary(rank: int, records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"rank": rank, "status": end.get("status", "no-end"), "steps": len(steps),
             "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
             "crash": crash, "killed": bool(end.get("synthetic")), "records": len(records),
-            "last_t": max((r.get("t", 0.0) for r in records), default=None), "ended_at": end.get("ended_at")}
+            "ended_at": end.get("ended_at")}
 
 
 # Errors a rank raises because a peer is gone (gloo's "Connection closed by peer", a DistBackendError): a
@@ -96,6 +96,6 @@ def rank_notes(ev: dict[str, Any]) -> list[str]:
 
 
 def rank_metrics(ev: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in r.items() if k not in ("by", "records", "last_t", "crash")}
+    return [{k: v for k, v in r.items() if k not in ("by", "records", "ended_at", "crash")}
             | {"crash": f"{r['crash'].get('type')}: {str(r['crash'].get('message'))[:200]}" if r["crash"] else None}
             for r in ev.get("ranks") or []]
