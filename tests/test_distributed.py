@@ -22,6 +22,9 @@ from traintriage.probe.detectors import (
 from traintriage.probe.launch import command, rank_env, rank_evidence
 
 CASES = Path(__file__).resolve().parents[1] / "evals" / "cases"
+# torchrun launchers on one host: pytest-xdist runs them on one worker, one at a time (a launcher picks a free
+# port then binds it; two at once were seen to fail once, a suspected race between them).
+TORCHRUN = pytest.mark.xdist_group("torchrun")
 
 
 def _ev(per_rank_ddp: list[list[dict]], sampler: list[dict] | None = None) -> dict:
@@ -129,6 +132,7 @@ def _cli(*args: str, timeout: float = 300) -> dict:
 
 
 @pytest.mark.slow
+@TORCHRUN
 def test_torchrun_names_the_summed_allreduce_with_every_rank_reported():
     case = CASES / "grad-allreduce-not-averaged-manual-sum"
     rep = _cli("triage", str(case / "train.py"), "--nproc-per-node", "2", "--steps", "15")
@@ -156,6 +160,7 @@ print("world", dist.get_world_size())
 
 
 @pytest.mark.slow
+@TORCHRUN
 def test_without_the_flag_a_ddp_script_runs_as_world_size_one(tmp_path: Path):
     s = tmp_path / "ddp.py"
     s.write_text(SCRIPT.format(fault="pass"))
@@ -165,6 +170,7 @@ def test_without_the_flag_a_ddp_script_runs_as_world_size_one(tmp_path: Path):
 
 
 @pytest.mark.slow
+@TORCHRUN
 def test_one_rank_crashing_ends_every_rank_and_names_it(tmp_path: Path):
     s = tmp_path / "ddp.py"
     s.write_text(SCRIPT.format(fault='if rank == 1 and step == 3: raise RuntimeError("rank 1 lost its shard")'))
@@ -177,6 +183,7 @@ def test_one_rank_crashing_ends_every_rank_and_names_it(tmp_path: Path):
 
 
 @pytest.mark.slow
+@TORCHRUN
 def test_a_hang_at_a_collective_times_out_with_every_rank_ended(tmp_path: Path):
     s = tmp_path / "hang.py"
     s.write_text(SCRIPT.format(fault="if rank == 1 and step == 3: dist.barrier()"))
@@ -187,6 +194,7 @@ def test_a_hang_at_a_collective_times_out_with_every_rank_ended(tmp_path: Path):
 
 
 @pytest.mark.slow
+@TORCHRUN
 def test_cancel_ends_every_rank(tmp_path: Path):
     from traintriage.probe import run_probe
 

@@ -6,13 +6,13 @@ import difflib
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from plainrun import children_cpu_s, plain_run
 from traintriage import evals
 from traintriage.cli import main as cli_main
 from traintriage.report import Finding, Report
@@ -296,40 +296,10 @@ SCRIPT_CPU_LIMIT_S = 60.0
 SCRIPT_WALL_LIMIT_S = 600.0
 
 
-def _children_cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
-@pytest.fixture(scope="module")
-def warm_plain():
-    """The plain runs fork from one template that imported torch once (probe/warm.py), as `python train.py`
-    would run them otherwise: ~150 torch imports (3-5 CPU-s each) saved from the suite (issue 15, budgets)."""
-    from traintriage.probe import warm
-
-    warm.enable()
-    yield warm
-    warm.disable()
-
-
-def _plain_run(warm, script: str, cwd: str, env: dict[str, str], tmp_path: Path) -> tuple[int, str, str, float]:
-    """(exit code, stdout, stderr, CPU seconds) of `python script` in cwd: forked from the warm template when it
-    is ready, else a subprocess."""
-    out, err = tmp_path / f"{script}.out", tmp_path / f"{script}.err"
-    t = warm.warm_up(env)
-    if t is not None and t.ready.wait(300) and not t.dead:
-        res = warm.run_plain([script], cwd=cwd, env=env, stdout=str(out), stderr=str(err), timeout=SCRIPT_WALL_LIMIT_S)
-        if res is not None:
-            return res[0], out.read_text(), err.read_text(), res[1] or 0.0
-    cpu0 = _children_cpu_s()
-    proc = subprocess.run([sys.executable, script], cwd=cwd, capture_output=True, text=True,
-                          timeout=SCRIPT_WALL_LIMIT_S, env=env)
-    return proc.returncode, proc.stdout, proc.stderr, _children_cpu_s() - cpu0
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("c", ALL_CASES, ids=lambda c: c.name)
-def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path, warm_plain):
+@pytest.mark.parametrize("c", [pytest.param(c, marks=[pytest.mark.xdist_group("torchrun")] if c.nproc_per_node else [])
+                               for c in ALL_CASES], ids=lambda c: c.name)
+def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path):
     for script, _kind in c.scripts:
         # one thread, as the eval harness gives its children when several run at once
         env = dict(os.environ, TMPDIR=str(tmp_path), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -338,12 +308,12 @@ def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path, warm_pl
 
             cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={c.nproc_per_node}",
                    f"--master-addr={LOOPBACK}", f"--master-port={free_port()}", script]
-            cpu0 = _children_cpu_s()
+            cpu0 = children_cpu_s()
             proc = subprocess.run(cmd, cwd=c.path, capture_output=True, text=True,
                                   timeout=SCRIPT_WALL_LIMIT_S, env=env)
-            rc, stdout, stderr, cpu = proc.returncode, proc.stdout, proc.stderr, _children_cpu_s() - cpu0
+            rc, stdout, stderr, cpu = proc.returncode, proc.stdout, proc.stderr, children_cpu_s() - cpu0
         else:
-            rc, stdout, stderr, cpu = _plain_run(warm_plain, script, c.path, env, tmp_path)
+            rc, stdout, stderr, cpu = plain_run(script, c.path, env, tmp_path, SCRIPT_WALL_LIMIT_S)
         assert rc == 0, f"{c.name}/{script} exited {rc}:\n{stderr[-2000:]}"
         assert stdout.strip(), f"{c.name}/{script} printed nothing"
         assert cpu < SCRIPT_CPU_LIMIT_S, f"{c.name}/{script} took {cpu:.1f} CPU-s"

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import resource
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from plainrun import plain_run
 from traintriage import evals
 
 REAL = Path(__file__).resolve().parent.parent / "evals" / "real"
@@ -93,20 +91,12 @@ def test_harness_loads_the_folder():
     assert all(c.healthy and c.scripts == [("train.py", "healthy")] for c in cases)
 
 
-def _cpu_seconds_of_children() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
-def test_runs_as_plain_python_and_prints_its_metric(script: Path):
+def test_runs_as_plain_python_and_prints_its_metric(script: Path, tmp_path: Path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("PYTHONPATH", None)  # a user's plain run: traintriage is not on the path
-    before = _cpu_seconds_of_children()
-    proc = subprocess.run([sys.executable, "train.py"], cwd=script.parent, env=env, capture_output=True,
-                          text=True, timeout=WALL_LIMIT_S)
-    cpu = _cpu_seconds_of_children() - before
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert FINAL_METRIC.search(proc.stdout), proc.stdout[-1500:]
+    rc, stdout, stderr, cpu = plain_run("train.py", script.parent, env, tmp_path, WALL_LIMIT_S)
+    assert rc == 0, stderr[-3000:]
+    assert FINAL_METRIC.search(stdout), stdout[-1500:]
     assert cpu < CPU_LIMIT_S, f"{script.parent.name}: {cpu:.1f} CPU seconds"

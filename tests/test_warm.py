@@ -1,11 +1,9 @@
 """Warm probes (issue 15, item 1): forked from a template that imported torch once, they behave as cold probes.
 
-The hostile-script tests (writes outside, spawned daemons, the memory cap, the network, a child that dies
-mid-run, each sandbox layer alone), the hang that times out, the cancel that kills the child and the MCP
-server's crash/cancel tests are collected here a second time and run with warm probes on; the last test checks
-that every probe of this module really forked from the template (none fell back to the cold command line).
-The rest of this file: what only a warm start could get wrong (fresh per-process state, the environment,
-the template itself staying clean).
+The whole suite runs its probes warm (tests/conftest.py), so the hostile-script, crash, hang and cancel tests
+prove the warm path in their own modules, and tests/test_cold.py runs them again on the cold command line. This
+file: what only a warm start could get wrong (fresh per-process state, the environment, the template itself
+staying clean); its last test checks that every probe here really forked from the template.
 """
 
 from __future__ import annotations
@@ -17,17 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_probe_scripts import test_cancel_kills_the_child, test_hang_times_out_with_partial_evidence  # noqa: F401
-from test_progress import test_first_progress_line_comes_at_once_and_names_the_phase  # noqa: F401
-from test_sandbox_hostile import *  # noqa: F403 - the same tests, collected again under the warm fixture
-from test_server_probe import (  # noqa: F401
-    test_a_crashing_script_is_a_report_not_a_dead_server,
-    test_cancelling_a_probe_kills_the_child,
-)
 from traintriage.probe import runner, warm
 from traintriage.probe.runner import run_child, run_probe
 
-pytestmark = pytest.mark.slow
+# one xdist worker runs the whole module in order: its last test counts the starts of that process
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warm")]
 _COLD_BEFORE: dict[str, int] = {}
 
 
