@@ -7,8 +7,8 @@ what the cold command line would have done: a new session, stdout/stderr into th
 cwd, environment, argv and sys.path, then sandbox.py's namespaces, reaper and confinement (`sandboxed`), and in
 the confined process C the harness's `main` (every hook installed before the user's code, `runpy` for the
 script). The user's script therefore still runs in a fresh process the template never ran code in; crashes,
-timeouts, cancels, the memory cap and the sandbox behave as in a cold probe (tests/test_warm.py runs the
-hostile and crash tests both ways).
+timeouts, cancels, the memory cap and the sandbox behave as in a cold probe (the test suite probes warm;
+tests/test_cold.py runs the hostile and crash tests again cold).
 
 Differences from a cold start, and what is done about them:
 - A forked child is single-threaded, so unshare(CLONE_NEWUSER) works even when the template's torch started an
