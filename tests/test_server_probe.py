@@ -182,21 +182,22 @@ for step in range(60):
 """
 
 
-def test_grad_decomposition_runs_and_names_unknown_terms(tmp_path):
+def _grads_calls(tmp_path: Path, source: str, *calls: dict):
+    """Each call's result of the MCP tool grad_decomposition on one script (written from `source`)."""
     server = build_server([tmp_path])
     _need(server, "grad_decomposition")
-    script = tmp_path / "two_terms.py"
-    script.write_text(TWO_TERMS)
+    script = tmp_path / "train.py"
+    script.write_text(source)
 
     async def go():
         async with Client(server) as c:
-            ok = await c.call_tool("grad_decomposition", {"script": str(script), "steps": 10})
-            bad = await c.call_tool(
-                "grad_decomposition", {"script": str(script), "steps": 5, "ablate": "nope"}
-            )
-            return ok, bad
+            return [await c.call_tool("grad_decomposition", {"script": str(script), **args}) for args in calls]
 
-    ok, bad = anyio.run(go)
+    return anyio.run(go)
+
+
+def test_grad_decomposition_runs_and_names_unknown_terms(tmp_path):
+    ok, bad = _grads_calls(tmp_path, TWO_TERMS, {"steps": 10}, {"steps": 5, "ablate": "nope"})
     assert not ok.is_error, ok.content
     assert ok.structured_content["tool"] == "grads"
     assert bad.is_error and "nope" in bad.content[0].text
@@ -241,16 +242,7 @@ for step in range(60):
 
 def test_grad_decomposition_ablates_a_discovered_term_by_id(tmp_path):
     """No marker: the MCP tool's ablate takes the id the first run gave a term found in the graph."""
-    server = build_server([tmp_path])
-    _need(server, "grad_decomposition")
-    script = tmp_path / "no_marker.py"
-    script.write_text(NO_MARKER)
-
-    async def go():
-        async with Client(server) as c:
-            return await c.call_tool("grad_decomposition", {"script": str(script), "steps": 6, "ablate": "t2"})
-
-    r = anyio.run(go)
+    (r,) = _grads_calls(tmp_path, NO_MARKER, {"steps": 6, "ablate": "t2"})
     assert not r.is_error, r.content
     m = r.structured_content["metrics"]
     assert [t["expr"] for t in m["terms_found"]] == ["((out - y) ** 2).mean()", "0.01 * out.pow(2).sum(1).mean()"]
