@@ -81,17 +81,18 @@ def detect(ev: dict[str, Any]) -> list:
         "dropout-too-high", "error" if error else "warning", 0.85 if error else 0.6,
         f"Dropout erases most of what the model learned: on the batch the script trains on, the loss with every "
         f"dropout off fell from {start:.4g} to {last['clean']:.4g} by step {last['step']}, but with the script's "
-        f"dropout on it is {last['noisy']:.4g} ({_kept(kept_last)} of the decrease survives; at most "
-        f"{_kept(kept_max)} at any measured step). The script drops up to p = {p_max:.2g} ({last['calls']} dropout "
-        f"call(s) per forward), above the 0.2-0.5 that works for hidden units: the gradient the optimizer follows "
-        "is mostly noise. Lower p (0.1-0.3 in transformer blocks, at most 0.5 in wide MLP layers).",
+        f"dropout on it is {last['noisy']:.4g} ({_kept(kept_last, kept_max)}). The script drops up to "
+        f"p = {p_max:.2g} ({last['calls']} dropout call(s) per forward), above the 0.2-0.5 that works for hidden "
+        "units: the gradient the optimizer follows is mostly noise. Lower p (0.1-0.3 in transformer blocks, at most 0.5 in wide MLP layers).",
         clean_start=start, clean_last=last["clean"], noisy_last=last["noisy"], kept_last=round(kept_last, 4),
         kept_max=round(kept_max, 4), p_max=p_max, dropout_calls=last["calls"], step=last["step"],
         steps=[r["step"] for r in recs])]
 
 
-def _kept(x: float) -> str:
-    return "none" if x <= 0 else f"only {x:.0%}"
+def _kept(last: float, best: float) -> str:
+    if best <= 0:
+        return "none of the decrease survives, at any measured step"
+    return f"{'none' if last <= 0 else f'only {last:.0%}'} of the decrease survives; at most {best:.0%} at any measured step"
 
 
 # ---------------------------------------------------------------- recording (in the probe's child)
@@ -109,9 +110,9 @@ class Recording(Check):
         self.off = False  # inside the clean forward: every dropout is the identity
         self.busy = False  # inside a measurement: its own forwards are not the script's
         self.p_max = 0.0
-        self.calls = 0  # dropout calls with p > 0 in the current top-level forward
+        self.calls = 0  # dropout calls with p > 0 since the count was last reset
         self.rng: Any = None  # the CPU RNG state before the current top-level forward
-        # (module, args, output, rng state before, dropout calls, step) of this step's training forwards (another
+        # (module, args, output, rng state before, step) of this step's training forwards (another
         # check may run the model again inside the step: the loss input says which forward is the script's)
         self.pending: list[Any] = []
         self.measured: list[int] = []
@@ -155,9 +156,10 @@ class Recording(Check):
             p = float(p)
         except (TypeError, ValueError):
             return
-        if p > 0 and not self.busy:
+        if p > 0:
             self.calls += 1
-            self.p_max = max(self.p_max, p)
+            if not self.busy:
+                self.p_max = max(self.p_max, p)
 
     def _step_due(self, core: Any) -> bool:
         """Whether this optimizer step is one to measure: the first, then a few spread over the late part."""
@@ -175,7 +177,6 @@ class Recording(Check):
 
         if self.busy:
             return
-        self.calls = 0
         self.rng = torch.get_rng_state() if module.training and self._step_due(core) else None
 
     def forward(self, core: Any, module: Any, args: Any, out: Any) -> None:
@@ -183,13 +184,13 @@ class Recording(Check):
 
         if core.depth != 0 or self.busy:
             return
-        self.pending = [p for p in self.pending if p[5] == core.n_steps][-3:]
+        self.pending = [p for p in self.pending if p[4] == core.n_steps][-3:]
         if self.rng is None or self.p_max <= P_HIGH or not module.training or not args \
                 or not isinstance(out, torch.Tensor) or not out.requires_grad or out.is_cuda:
             return
         if sum(p.numel() for p in module.parameters()) > MAX_PARAMS:
             return
-        self.pending.append((module, args, out, self.rng, self.calls, core.n_steps))
+        self.pending.append((module, args, out, self.rng, core.n_steps))
 
     def backward_pre(self, core: Any, loss: Any) -> None:
         pend, self.pending = self.pending, []
@@ -198,15 +199,15 @@ class Recording(Check):
             return
         fn, inp, target, kwargs = call
         # the loss must be taken on the model's output as it is (or a view of it), not a slice or a transform
-        pend = [p for p in pend if p[5] == core.n_steps and hasattr(inp, "data_ptr") and inp.numel() == p[2].numel()
+        pend = [p for p in pend if p[4] == core.n_steps and hasattr(inp, "data_ptr") and inp.numel() == p[2].numel()
                 and inp.data_ptr() == p[2].data_ptr()]
         if not pend:
             return
-        module, args, out, rng, calls, step = pend[-1]
+        module, args, out, rng, step = pend[-1]
         self.measured.append(step)
         self.busy = True
         try:
-            self._measure(core, fn, module, args, out, rng, inp, target, kwargs or {}, step, calls)
+            self._measure(core, fn, module, args, out, rng, inp, target, kwargs or {}, step)
         except Exception as e:  # noqa: BLE001 - evidence must never break the user's run
             core.emit("dropgap", step=step, error=repr(e)[:300])
         finally:
@@ -214,7 +215,7 @@ class Recording(Check):
             self.off = False
 
     def _measure(self, core: Any, fn: str, module: Any, args: Any, out: Any, rng: Any, inp: Any, target: Any,
-                 kwargs: dict[str, Any], step: int, calls: int) -> None:
+                 kwargs: dict[str, Any], step: int) -> None:
         import torch
         import torch.nn.functional as F
         from torch.nn.modules import module as module_mod
@@ -256,7 +257,9 @@ class Recording(Check):
                 self.off = True
                 clean = loss_of(run())
                 self.off = False
+                self.calls = 0
                 noisy = [loss_of(run()) for _ in range(NOISY_SAMPLES)]
+                calls = self.calls // NOISY_SAMPLES  # dropout calls in one forward of the model
         finally:
             for h, s in zip(hooks, saved_hooks, strict=True):
                 h.update(s)
