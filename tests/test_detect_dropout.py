@@ -26,8 +26,20 @@ for step in range(30):
 STACKED = ("nn.Dropout({h}), nn.Linear(16, 64), nn.ReLU(), nn.Dropout({p}), nn.Linear(64, 64), nn.ReLU(), "
            "nn.Dropout({p}), nn.Linear(64, 4)")
 WIDE = "nn.Linear(16, 512), nn.ReLU(), nn.Dropout(0.6), nn.Linear(512, 4)"
+FUNCTIONAL = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(16, 64), nn.Linear(64, 64), nn.Linear(64, 4)
+    def forward(self, x):
+        h = F.dropout(F.relu(self.a(x)), 0.75, self.training)
+        q = h[:, None, :]  # one-token attention over itself, with attention dropout
+        h = F.scaled_dot_product_attention(q, q, q, dropout_p=0.75 if self.training else 0.0)[:, 0]
+        return self.c(F.dropout(F.relu(self.b(h)), p=0.75, training=self.training))
+"""
 CASES = {
     "p075": STACKED.format(p=0.75, h=0.375),
+    "functional075": "*[Net()]",
     "p030": STACKED.format(p=0.3, h=0.15),
     "wide060": WIDE,
 }
@@ -37,7 +49,8 @@ def _probe(tmp_path, name, mode="overfit"):
     from traintriage.probe.runner import probe_with_records
 
     s = tmp_path / "train.py"
-    s.write_text(textwrap.dedent(SCRIPT.format(layers=CASES[name])))
+    src = textwrap.dedent(SCRIPT.format(layers=CASES[name]))
+    s.write_text(src.replace("model = ", FUNCTIONAL + "model = ", 1) if name.startswith("functional") else src)
     rep, records = probe_with_records(s, mode=mode, steps=12, timeout=120)
     return rep, [r for r in records if r.get("kind") == "dropgap"]
 
@@ -55,6 +68,18 @@ def test_dropout_gap_on_real_runs(tmp_path, name, measured, severity):
     assert [f.severity for f in found] == ([severity] if severity else [])
     if severity:
         assert found[0].evidence["p_max"] == 0.75 and found[0].evidence["kept_max"] < d.ERROR_KEPT
+
+
+@pytest.mark.slow
+def test_functional_and_attention_dropout_are_seen_and_switched_off(tmp_path):
+    """F.dropout and scaled_dot_product_attention's dropout_p are read and turned off for the clean loss. The overfit
+    run cannot switch functional dropout off, so this model trains with p = 0.75 and barely learns in the probe's
+    window: no decrease to erase, no finding (the limit of a gap reading; the plain run shows the harm)."""
+    rep, recs = _probe(tmp_path, "functional075")
+    assert len(recs) >= 3 and all("clean" in r for r in recs)  # the replay, with its own dropout draws, matched
+    assert {r["calls"] for r in recs} == {3} and recs[0]["p_max"] == 0.75  # two F.dropout calls, one attention
+    assert all(r["noisy"] > r["clean"] for r in recs)  # switching them off is what lowers the loss
+    assert recs[-1]["clean"] > 0.8 * recs[0]["clean"] and "dropout-too-high" not in {f.id for f in rep.findings}
 
 
 @pytest.mark.slow
