@@ -87,6 +87,7 @@ PLANTED = {
     "stale-batch": lambda m: "_tt_fixed_batch = next(iter(loader))" in m,
     "bad-init-std1": lambda m: "torch.nn.init.normal_(_tt_p, std=1.0)" in m,
     "adamw-to-adam": lambda m: "torch.optim.Adam(model.parameters()" in m,
+    "high-dropout": lambda m: "nn.ReLU(), nn.Dropout(0.75), nn.Linear(32, 2)" in m,
 }
 NOT_ON_HOST = {"sigmoid-into-bce-logits", "raw-targets", "unshift-targets",  # HOST has no such pattern
                "invert-padding-mask", "softmax-over-queries", "drop-positional-add", "heads-no-transpose"}

@@ -161,6 +161,10 @@ def _bug(id_):
         recs = [{"kind": "posblind", "step": 0, "dead": ["pos"], "seq_len": 12, "per_token": False,
                  "rel_diff": 3e-7, "blind": True}]
         return e(records={"posblind": recs})
+    if id_ == "dropout-too-high":
+        recs = [{"kind": "dropgap", "step": s, "clean": c, "noisy": 1.5, "p_max": 0.75, "calls": 3}
+                for s, c in ((0, 1.4), (10, 0.6), (15, 0.4))]
+        return e(records={"dropgap": recs})
     if id_ in DISTRIBUTED:  # two ranks' records (probe/ddp_record.py), merged as probe/ranks.py does
         return e(world_size=2, ranks=[{"rank": r, "by": DISTRIBUTED[id_](r)} for r in (0, 1)])
     raise KeyError(id_)

@@ -86,6 +86,7 @@ class Recorder(OptimizerSteps):
         self.events = ""
         self.sampling = True  # step 0 is sampled
         self.loss_calls: dict[str, int] = {}
+        self.last_loss_call: Any = None  # (fn, input, target, kwargs) of the latest loss call, until its backward
         self.mod_names: dict[int, str] = {}
         self.loaders: dict[int, dict[str, Any]] = {}
         self.last_input: Any = None
@@ -229,6 +230,7 @@ class Recorder(OptimizerSteps):
             self.on_term(fn, out, source="loss")
             if self.cfg.get("grads") and self.terms:  # grads: a constant target marks a real/fake half (GAN)
                 self.terms[-1]["target_const"] = _const_value(target)
+        self.last_loss_call = (fn, inp, target, kwargs)
         n = self.loss_calls.get(fn, 0)
         self.loss_calls[fn] = n + 1
         if n >= LOSS_CALLS_SAMPLED and not self.sampling:
@@ -285,6 +287,7 @@ class Recorder(OptimizerSteps):
 
         self.n_backward += 1
         self.bwd_since_step += 1
+        self.last_loss_call = None
         self.zero_since_bwd = 0
         for c in self.subs["backward"]:
             c.backward(self)

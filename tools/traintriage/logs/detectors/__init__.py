@@ -22,6 +22,7 @@ _MODULES = [
     "lr_schedule_flat",
     "overfitting",
     "overtraining",
+    "loss_still_falling",
     "train_val_gap_none",
     "metric_stuck",
     "grad_clip_saturated",

@@ -21,6 +21,7 @@ from traintriage.mutate.operators import (
     drop_train_after_eval,
     drop_zero_grad,
     heads_no_transpose,
+    high_dropout,
     invert_padding_mask,
     lr_too_high,
     lr_too_low,
@@ -73,6 +74,7 @@ OPERATORS: list[ModuleType] = [
     softmax_over_queries,
     drop_positional_add,
     heads_no_transpose,
+    high_dropout,
 ]
 
 

@@ -57,6 +57,7 @@ REGISTRY = [
     "attention_mask_inverted",
     "attention_softmax_wrong_axis",
     "positional_encoding_unused",
+    "dropout_too_high",
     # distributed: compare the ranks of a torchrun probe (probe/ddp_record.py, probe/ranks.py)
     "replicas_out_of_sync",
     "grad_allreduce_not_averaged",
