@@ -262,3 +262,19 @@ def test_format_forced_and_missing(tmp_path):
         read_run(d)
     shutil.copy(DATA / "hf_trainer_state.json", d / "trainer_state.json")
     assert read_run(d).format == "hf"
+
+
+def test_tensorboard_half_val_is_read_and_a_corrupt_one_is_a_proto_error():
+    """half_val carries an IEEE half's 16 bits in an int32 varint: 0x3C00 is 1.0; more bits is a corrupt record
+    (the 10k fuzz run, seed 4, found an OverflowError escaping the reader here)."""
+    from traintriage.logs.readers._pb import ProtoError
+    from traintriage.logs.readers.tensorboard_proto import _tensor_scalar
+
+    def tensor(half_bits_varint: bytes) -> bytes:  # dtype DT_HALF (19), field 13 (half_val, varint)
+        return bytes([0x08, 19, 0x68]) + half_bits_varint
+
+    ok = tensor(bytes([0x80, 0x78]))  # 0x3C00
+    assert _tensor_scalar(ok, 0, len(ok)) == 1.0
+    bad = tensor(bytes([0xFF, 0xFF, 0x07]))  # 0x1FFFF: 17 bits
+    with pytest.raises(ProtoError, match="half_val"):
+        _tensor_scalar(bad, 0, len(bad))

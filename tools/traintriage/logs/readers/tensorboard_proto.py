@@ -145,8 +145,11 @@ def _tensor_scalar(buf, pos: int, end: int) -> float | None:
             vals += _packed(buf, wt, v, _F64, 8)
         elif field in (7, 10):  # int_val, int64_val
             vals += _packed_varint(buf, wt, v)
-        elif field == 13:  # half_val (bits in int32)
-            vals += [_HALF.unpack(int(b).to_bytes(2, "little"))[0] for b in _packed_varint(buf, wt, v)]
+        elif field == 13:  # half_val: the 16 bits of an IEEE half in an int32; more bits is a corrupt record
+            bits = _packed_varint(buf, wt, v)
+            if any(not 0 <= b <= 0xFFFF for b in bits):
+                raise ProtoError("half_val outside 16 bits")
+            vals += [_HALF.unpack(b.to_bytes(2, "little"))[0] for b in bits]
         elif field == 12 and dtype == 7:  # string_val: not a scalar metric
             return None
     if dims:
