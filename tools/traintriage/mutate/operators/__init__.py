@@ -35,6 +35,7 @@ from traintriage.mutate.operators import (
     stale_batch,
     step_before_backward,
     train_to_eval,
+    unmask_prompt,
     unshift_targets,
     zero_grad_after_backward,
 )
@@ -73,6 +74,7 @@ OPERATORS: list[ModuleType] = [
     softmax_over_queries,
     drop_positional_add,
     heads_no_transpose,
+    unmask_prompt,
 ]
 
 
