@@ -89,7 +89,7 @@ PLANTED = {
     "adamw-to-adam": lambda m: "torch.optim.Adam(model.parameters()" in m,
     "high-dropout": lambda m: "nn.ReLU(), nn.Dropout(0.75), nn.Linear(32, 2)" in m,
 }
-NOT_ON_HOST = {"sigmoid-into-bce-logits", "raw-targets", "unshift-targets",  # HOST has no such pattern
+NOT_ON_HOST = {"sigmoid-into-bce-logits", "raw-targets", "unshift-targets", "unmask-prompt",  # not in HOST
                "invert-padding-mask", "softmax-over-queries", "drop-positional-add", "heads-no-transpose"}
 
 
@@ -129,14 +129,26 @@ def test_operator_leaves_right_lookalike_code_alone(op_id: str):
 def test_patterns_of_the_other_operators():
     bce = "import torch\nloss = torch.nn.BCEWithLogitsLoss()(out, y)\n"
     assert "torch.sigmoid(out)" in mutate_source(bce, by_id("sigmoid-into-bce-logits"))
-    reg = "y = (y - y.mean()) / y.std()\n"
-    assert mutate_source(reg, by_id("raw-targets")).strip() == "y = y"
+    reg = "targets = (price - price.mean()) / price.std()\n"
+    assert mutate_source(reg, by_id("raw-targets")).strip() == "targets = price"
+    # standardised in place, the final metric on `y` would change units with the mutant: not planted
+    assert mutate_source("y = (y - y.mean()) / y.std()\n", by_id("raw-targets")) is None
+    assert mutate_source("x = (x - x.mean(0)) / x.std(0)\n", by_id("raw-inputs")).strip() == "x = x"
+    sort = "y = seq[:, 1:]\ny[:, :n - 1] = -1\nloss = F.cross_entropy(p, y, ignore_index=-1)\n"
+    assert mutate_source(sort, by_id("unmask-prompt")).splitlines()[1].startswith("loss =")
+    # the default ignore_index states no intent; a label set to another value is not the mask
+    assert mutate_source(sort.replace("-1)", "-100)"), by_id("unmask-prompt")) is None
+    assert mutate_source(sort.replace("= -1\n", "= 0\n"), by_id("unmask-prompt")) is None
     lm = "x = data[:, :-1]\ny = data[:, 1:]\nyb = torch.stack([d[i + 1:i + 1 + T] for i in ix])\n"
     m = mutate_source(lm, by_id("unshift-targets"))
     assert "y = data[:, :-1]" in m and "d[i:i + T]" in m
 
 
 def test_metric_parsing_and_seed_noise():
+    # an amount with a currency sign is the metric (else the last line without one falls back to a training
+    # loss, whose units a raw-targets mutant changes)
+    assert parse_metric("epoch 3 loss 0.01\nfinal rmse $23,456 (price std $95,000)\n").model_dump() == {
+        "name": "rmse", "value": 23456.0, "higher_better": False}
     assert parse_metric("epoch 1 loss 3\nfinal loss 0.5 val_acc 0.91\n").model_dump() == {
         "name": "val_acc", "value": 0.91, "higher_better": True}
     assert parse_metric("final loss 0.1234 rmse 12,345 (price std 100)").name == "rmse"
@@ -165,21 +177,6 @@ def test_hosts_are_not_triaged_when_the_eval_gate_does_it(tmp_path: Path):
     row, cells = run_host(s, [], triage_host=False)
     assert row.usable and len(row.seeds) == 3 and len(set(row.seeds)) == 3
     assert row.verdict is None and row.false_alarms == [] and cells == []
-
-
-def test_ci_sample_names_every_operator_on_a_host_it_applies_to():
-    """evals/mutants_sample.txt (CI's mutant gate): every operator at least once, each on an existing host whose
-    source the operator changes (a pair that plants nothing would be scored as not applicable, silently)."""
-    from traintriage.mutate.matrix import host_scripts
-
-    root = Path(__file__).resolve().parent.parent / "evals"
-    hosts = {f"{h.parent.name}/{h.name}": h for h in host_scripts([root / "real", root / "cases"])}
-    lines = (root / "mutants_sample.txt").read_text(encoding="utf-8").splitlines()
-    pairs = [ln.split()[:2] for ln in lines if ln.strip() and not ln.startswith("#")]
-    assert {op for _, op in pairs} == {o.NAME for o in OPERATORS}
-    for host, op in pairs:
-        assert host in hosts, host
-        assert mutate_source(hosts[host].read_text(encoding="utf-8"), by_id(op)) is not None, (host, op)
 
 
 @pytest.mark.slow

@@ -253,6 +253,27 @@ def test_padding_from_input_tokens_with_few_classes():
     assert ids(ev_with(loss_calls=[_pad_call(pad_frac=0.03)])) == []
 
 
+def _masked_call(ignored: int, ignore_index: int = -1, n: int = 352):
+    return {"fn": "cross_entropy", "num_classes": 10, "target_float": False, "target_top_value": 3,
+            "target_top_frac": 0.12, "ignore_index": ignore_index, "step": 0, "target_shape": [n],
+            "n_targets": n - ignored, "target_min": -1 if ignored else 0, "target_max": 9}
+
+
+def test_an_ignore_index_no_target_ever_holds_is_a_mask_never_applied():
+    """Issue 12: prompt labels left unmasked in a minGPT-style loss (ignore_index=-1, no label is ever -1)."""
+    bug = ev_with(loss_calls=[_masked_call(0) for _ in range(4)])
+    (f,) = [f for f in run_detectors(bug)[0] if f.id == "padding-in-loss"]
+    assert f.severity == "warning" and "ignore_index=-1" in f.message and "1408 targets" in f.message
+    # the fix: the prompt positions are -1 in every batch
+    assert "padding-in-loss" not in ids(ev_with(loss_calls=[_masked_call(160) for _ in range(4)]))
+    # look-alikes: some batches have nothing to mask; PyTorch's default ignore_index (no intent stated);
+    # too few batches to say "never"
+    some = [_masked_call(0), _masked_call(0), _masked_call(40), _masked_call(0)]
+    assert "padding-in-loss" not in ids(ev_with(loss_calls=some))
+    assert "padding-in-loss" not in ids(ev_with(loss_calls=[_masked_call(0, -100) for _ in range(4)]))
+    assert "padding-in-loss" not in ids(ev_with(loss_calls=[_masked_call(0) for _ in range(2)]))
+
+
 def test_pad_check_reads_padding_from_tokens():
     import torch
     from traintriage.probe.detectors.padding_in_loss import _pad_check

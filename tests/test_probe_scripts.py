@@ -51,6 +51,16 @@ def test_other_bug_is_named_first(script, bug):
     assert rep.top_ids(1) == [bug], (rep.verdict, [(f.id, f.severity, f.confidence) for f in rep.findings], rep.notes)
 
 
+@pytest.mark.parametrize(("mode", "named"), [("unmasked", True), ("", False), ("bucketed", False)])
+def test_prompt_mask_never_applied(mode, named):
+    """minGPT-style sort (our own script): ignore_index=-1 passed but no label ever -1 is padding-in-loss (a
+    warning); the fix and a look-alike whose first batches have nothing to mask are not."""
+    rep = run_probe(HERE / "prompt_mask.py", steps=STEPS, args=[mode] if mode else [])
+    assert ("padding-in-loss" in rep.top_ids(3, min_severity="warning")) is named, \
+        [(f.id, f.severity, f.message) for f in rep.findings]
+    assert _no_error(rep) == []
+
+
 def test_exploding_gradients_in_top3():
     rep = run_probe(HERE / "classify.py", steps=STEPS, args=["--bug", "exploding-gradients"])
     assert "exploding-gradients" in rep.top_ids(3)

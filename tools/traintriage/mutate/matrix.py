@@ -10,9 +10,8 @@ PRODUCES ids).
 
 from __future__ import annotations
 
+import math
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,8 @@ from traintriage.mutate import OPERATORS, mutate_source
 from traintriage.mutate.plainrun import run_plain, worse_beyond_noise
 
 HOST_SEEDS = 3  # seed offsets per host: the smallest count that gives a spread (max - min) of more than one pair
-Status = Literal["scored", "not-applicable", "crashes", "not-worse", "host-unusable"]
+# "changed": CI's sample gate only (mutate/sample.py): the re-planted mutant is not the one that was verified
+Status = Literal["scored", "not-applicable", "crashes", "not-worse", "host-unusable", "changed"]
 
 
 class Cell(BaseModel):
@@ -67,6 +67,9 @@ class Matrix(BaseModel):
     top1: float
     top3: float
     host_false_alarms: int = Field(description="hosts with at least one error finding")
+    changed: int = Field(0, description="sample gate: pairs whose mutant is not the verified one (re-verify them)")
+    unsampled: list[str] = Field(default_factory=list,
+                                 description="sample gate: operators with no scored pair and no `unverified` line")
 
 
 def host_scripts(dirs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -106,6 +109,12 @@ def run_host(script: Path, ops: Sequence, *, steps: int = 40, timeout: float = 1
         return HostRow(host=name, usable=False, reason=why), [
             Cell(host=name, op=o.NAME, status="host-unusable", reason=why) for o in ops]
     seeds = [m.value for m in metrics]
+    if not all(math.isfinite(v) for v in seeds):
+        # a host that ends on NaN as plain Python gives no yardstick: every mutant would read as "worse" (a
+        # non-finite mutant metric counts as worse), seen on grad-accum-not-scaled-gru/fixed.py
+        why = f"its final {metrics[0].name} is not finite under the seed offsets ({seeds})"
+        return HostRow(host=name, usable=False, reason=why), [
+            Cell(host=name, op=o.NAME, status="host-unusable", reason=why) for o in ops]
     metric = metrics[0]
     row = HostRow(host=name, usable=True, metric=metric.name, seeds=seeds)
     if triage_host:
@@ -127,12 +136,9 @@ def run_host(script: Path, ops: Sequence, *, steps: int = 40, timeout: float = 1
 
 
 def _judge(cell: Cell, script: Path, mutant: str, higher_better: bool, steps: int, timeout: float) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="traintriage-mutant-"))
-    try:
-        folder = tmp / script.parent.name
-        shutil.copytree(script.parent, folder, ignore=shutil.ignore_patterns("__pycache__"))
-        target = folder / script.name
-        target.write_text(mutant, encoding="utf-8")
+    from traintriage.mutate.sample import planted
+
+    with planted(script, mutant) as target:
         run = run_plain(target)
         if run.metric is None:
             cell.status, cell.reason = "crashes", (f"exit {run.returncode}: " + run.stderr_tail[-200:]) \
@@ -142,13 +148,16 @@ def _judge(cell: Cell, script: Path, mutant: str, higher_better: bool, steps: in
         if not worse_beyond_noise(cell.host_metric, run.metric.value, higher_better):
             cell.status, cell.reason = "not-worse", "within the host's seed noise or better"
             return
-        rep = _triage(target, steps, timeout)
-        cell.status, cell.verdict = "scored", rep.verdict
-        cell.got = rep.top_ids(3, min_severity="warning")
-        cell.top1 = bool(cell.got) and cell.got[0] in cell.expected
-        cell.top3 = any(g in cell.expected for g in cell.got[:3])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        score_mutant(cell, target, steps, timeout)
+
+
+def score_mutant(cell: Cell, target: Path, steps: int, timeout: float) -> None:
+    """Triage a verified mutant and score it against its operator's ids (the cell becomes `scored`)."""
+    rep = _triage(target, steps, timeout)
+    cell.status, cell.verdict = "scored", rep.verdict
+    cell.got = rep.top_ids(3, min_severity="warning")
+    cell.top1 = bool(cell.got) and cell.got[0] in cell.expected
+    cell.top3 = any(g in cell.expected for g in cell.got[:3])
 
 
 def run_matrix(
@@ -222,6 +231,12 @@ def format_matrix(m: Matrix) -> str:
     if dropped:
         lines += ["", f"dropped mutants ({len(dropped)}):"]
         lines += [f"  {c.op:<28} {c.host:<48} {c.status}: {c.reason[:90]}" for c in dropped]
+    changed = [c for c in m.cells if c.status == "changed"]
+    if changed:
+        lines += ["", f"changed since verified ({len(changed)}; re-verify, evals/README.md):"]
+        lines += [f"  {c.op:<28} {c.host:<48} {c.reason}" for c in changed]
+    if m.unsampled:
+        lines += ["", f"operators with no verified pair in the sample: {', '.join(m.unsampled)}"]
     unusable = [r for r in m.hosts if not r.usable]
     if unusable:
         lines += ["", "unusable hosts:"] + [f"  {r.host}: {r.reason[:120]}" for r in unusable]

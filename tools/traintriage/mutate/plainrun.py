@@ -44,7 +44,8 @@ HIGHER_BETTER = ("acc", "auc", "f1", "score", "reward", "return", "r2", "precisi
 # Which printed metric to judge, most preferred first: a held-out quality metric over a training loss.
 PREFERENCE = ("val_acc", "test_acc", "acc", "accuracy", "val_loss", "test_loss", "rmse", "mse", "mae", "reward",
               "return", "loss")
-_PAIR = re.compile(r"([A-Za-z_][\w/.-]*)\s*[=:]?\s*(-?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)\b")
+# An amount may carry a currency sign (`final rmse $23,456`: a price regression reports in dollars).
+_PAIR = re.compile(r"([A-Za-z_][\w/.-]*)\s*[=:]?\s*\$?(-?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)\b")
 
 
 class Metric(BaseModel):
@@ -58,6 +59,11 @@ class PlainRun(BaseModel):
     metric: Metric | None
     cpu_s: float
     stderr_tail: str = ""
+
+
+def higher_better(name: str) -> bool:
+    """Whether a larger value of the metric called `name` is better (accuracy, reward) rather than worse (loss)."""
+    return any(h in name for h in HIGHER_BETTER)
 
 
 def parse_metric(stdout: str) -> Metric | None:
@@ -74,10 +80,9 @@ def parse_metric(stdout: str) -> Metric | None:
         for pref in PREFERENCE:
             key = next((k for k in pairs if k == pref or k.endswith(pref)), None)
             if key is not None:
-                return Metric(name=key, value=pairs[key], higher_better=key.endswith(HIGHER_BETTER) or
-                              any(h in key for h in HIGHER_BETTER))
+                return Metric(name=key, value=pairs[key], higher_better=higher_better(key))
         name, value = next(iter(pairs.items()))
-        return Metric(name=name, value=value, higher_better=any(h in name for h in HIGHER_BETTER))
+        return Metric(name=name, value=value, higher_better=higher_better(name))
     return None
 
 

@@ -36,6 +36,7 @@ from traintriage.mutate.operators import (
     stale_batch,
     step_before_backward,
     train_to_eval,
+    unmask_prompt,
     unshift_targets,
     zero_grad_after_backward,
 )
@@ -75,6 +76,7 @@ OPERATORS: list[ModuleType] = [
     drop_positional_add,
     heads_no_transpose,
     high_dropout,
+    unmask_prompt,
 ]
 
 

@@ -11,9 +11,19 @@ def _base(node: ast.AST) -> str:
 
 
 class Unnormalize(ast.NodeTransformer):
-    def __init__(self, prefixes: tuple[str, ...]) -> None:
+    def __init__(self, prefixes: tuple[str, ...], skip_in_place: bool = False) -> None:
         self.prefixes = prefixes
+        self.skip_in_place = skip_in_place
         self.hit = False
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        v = node.value
+        if (self.skip_in_place and isinstance(v, ast.BinOp) and isinstance(v.op, ast.Div)
+                and isinstance(v.left, ast.BinOp) and isinstance(v.left.op, ast.Sub)
+                and any(dotted(t) is not None and dotted(t) == dotted(v.left.left) for t in node.targets)):
+            return node  # `y = (y - m) / s`: standardised in place (see raw_targets.apply)
+        self.generic_visit(node)
+        return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         self.generic_visit(node)
@@ -24,7 +34,7 @@ class Unnormalize(ast.NodeTransformer):
         return node
 
 
-def unnormalize(tree: ast.Module, prefixes: tuple[str, ...]) -> bool:
-    t = Unnormalize(prefixes)
+def unnormalize(tree: ast.Module, prefixes: tuple[str, ...], *, skip_in_place: bool = False) -> bool:
+    t = Unnormalize(prefixes, skip_in_place)
     t.visit(tree)
     return t.hit

@@ -3,6 +3,9 @@
 Two readings, the first preferred: (1) the model's input tokens show where the padding is (a run of one id
 at the end of rows of different lengths) and the targets at those positions are real, counted classes;
 (2) with no token input to read, one target id dominates a token-sized vocabulary and is not ignored.
+When neither fires, (3): the loss was given its own ignore_index (not PyTorch's -100) and no target of any
+observed call holds it: the mask the author meant (prompt tokens of a sort/instruction task, padding) is never
+applied, so the positions it should leave out are scored. A warning: a batch may simply hold nothing to mask.
 """
 
 from __future__ import annotations
@@ -68,6 +71,38 @@ def _from_targets(c: dict[str, Any]) -> list:
                     num_classes=c.get("num_classes"))]
 
 
+# (3) PyTorch's default ignore_index (CrossEntropyLoss, NLLLoss): a script that passes another value chose one,
+# so it means to mark positions with it.
+DEFAULT_IGNORE_INDEX = -100
+# ... and "never applied" needs several batches: the loss records of the first calls are always kept
+# (probe/check.py LOSS_CALLS_SAMPLED = 3); one batch without padding is common, three in a row of a script that
+# masks every sequence's prompt are not.
+MASK_MIN_CALLS = 3
+
+
+def _mask_never_applied(cs: list[dict[str, Any]]) -> list:
+    by_ii: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for c in cs:
+        ii = c.get("ignore_index")
+        if ii is None or ii == DEFAULT_IGNORE_INDEX or c.get("target_float") or c.get("n_targets") is None:
+            continue
+        by_ii.setdefault((c["fn"], ii), []).append(c)
+    for (fn, ii), group in by_ii.items():
+        total = sum(math.prod(c.get("target_shape") or [0]) for c in group)
+        if len(group) < MASK_MIN_CALLS or total == 0 or any(c["n_targets"] != math.prod(c.get("target_shape") or [0])
+                                                             for c in group):
+            continue
+        lo, hi = min(c.get("target_min", 0) for c in group), max(c.get("target_max", 0) for c in group)
+        return [finding("padding-in-loss", "warning", 0.45,
+                        f"{fn} is given ignore_index={ii}, but none of the {total} targets of its {len(group)} "
+                        f"observed calls is {ii} (targets range {lo}..{hi}): the mask the script means to apply "
+                        f"(prompt tokens, padding) never is, so every position is scored, the unpredictable ones "
+                        f"too. Set the positions to leave out to {ii} in the labels (e.g. "
+                        f"`y[:, :prompt_len - 1] = {ii}`).",
+                        ignore_index=ii, calls=len(group), targets=total, ignored=0, target_min=lo, target_max=hi)]
+    return []
+
+
 def detect(ev: dict[str, Any]) -> list:
     cs = calls(ev, "cross_entropy", "nll_loss")
     for c in cs:
@@ -77,7 +112,7 @@ def detect(ev: dict[str, Any]) -> list:
         found = _from_targets(c)
         if found:
             return found
-    return []
+    return _mask_never_applied(cs)
 
 
 # ---------------------------------------------------------------- recording (in the probe's child)
