@@ -16,7 +16,7 @@ class GRURegressor(nn.Module):
 
 
 class Trainer:
-    def __init__(self, model, lr=0.3, accumulate=8):
+    def __init__(self, model, lr=0.1, accumulate=8):
         self.model = model
         self.accumulate = accumulate
         self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
