@@ -294,13 +294,15 @@ def test_cases_are_self_contained():
 # few CPU-seconds each; 60 CPU-s is generous. The wall limit only catches a hang, so it can be loose.
 SCRIPT_CPU_LIMIT_S = 60.0
 SCRIPT_WALL_LIMIT_S = 600.0
+# A number that is not one, as Python prints it: nan, inf, -inf.
+NON_FINITE = re.compile(r"\b(nan|inf)\b", re.I)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("c", [pytest.param(c, marks=[pytest.mark.xdist_group("torchrun")] if c.nproc_per_node else [])
                                for c in ALL_CASES], ids=lambda c: c.name)
 def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path):
-    for script, _kind in c.scripts:
+    for script, kind in c.scripts:
         # one thread, as the eval harness gives its children when several run at once
         env = dict(os.environ, TMPDIR=str(tmp_path), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         if c.nproc_per_node:  # a DDP case runs as its docstring says: torchrun --nproc-per-node N train.py (cold)
@@ -316,6 +318,9 @@ def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path):
             rc, stdout, stderr, cpu = plain_run(script, c.path, env, tmp_path, SCRIPT_WALL_LIMIT_S)
         assert rc == 0, f"{c.name}/{script} exited {rc}:\n{stderr[-2000:]}"
         assert stdout.strip(), f"{c.name}/{script} printed nothing"
+        if kind != "broken":  # a fix or a healthy control learns: it does not end on NaN (seen: a fix that diverged)
+            last = stdout.strip().splitlines()[-1]
+            assert not NON_FINITE.search(last), f"{c.name}/{script} ends on a non-finite metric: {last!r}"
         assert cpu < SCRIPT_CPU_LIMIT_S, f"{c.name}/{script} took {cpu:.1f} CPU-s"
 
 
