@@ -44,6 +44,8 @@ _TO_COMMA = bytes.maketrans(b":}\n", b",,,")
 # What a token holding only a JSON number may contain (its JSON whitespace included); anything else (NaN,
 # strings, true, brackets) sends the line to the one-by-one path.
 _NUMBER_BYTES = b"0123456789+-.eE \t\r,"
+# A column whose first tokens repeat (a constant or stepped LR, an epoch) converts each distinct token once.
+_SAMPLE, _FEW = 256, 16
 _SENTINEL = 8.5e-301  # the number put in a token to see which metric it is (no writer logs it)
 
 
@@ -320,14 +322,14 @@ def _columns(chunk: bytes, fast, tpl: _Template, np):  # noqa: ANN001, ANN202
 
     def numbers(k: int) -> list:
         col = column(k)
-        joined = b",".join(col)
-        if not joined.translate(None, _NUMBER_BYTES):
-            try:
-                vals = json.loads(b"[" + joined + b"]")
-                if len(vals) == len(col):
-                    return vals
-            except ValueError:
-                pass
+        if len(col) > _SAMPLE and len(set(col[:_SAMPLE])) <= _FEW:  # repeating: each distinct token once
+            uniq = list(dict.fromkeys(col))
+            vals = _json_numbers(uniq)
+            if vals is not None:
+                return list(map(dict(zip(uniq, vals, strict=True)).__getitem__, col))
+        vals = _json_numbers(col)
+        if vals is not None:
+            return vals
         vals = []
         for r, t in enumerate(col):  # the odd token out: its line is read one by one
             try:
@@ -363,6 +365,18 @@ def _columns(chunk: bytes, fast, tpl: _Template, np):  # noqa: ANN001, ANN202
         return rows, step, wall, present, metrics
     pick_ = (lambda a: a[sel] if a is not None else None)  # noqa: E731
     return rows[sel], pick_(step), pick_(wall), pick_(present), [m[sel] for m in metrics]
+
+
+def _json_numbers(col: list[bytes]) -> list | None:
+    """The JSON numbers of the tokens, by one json.loads; None when one is not a JSON number."""
+    joined = b",".join(col)
+    if joined.translate(None, _NUMBER_BYTES):
+        return None
+    try:
+        vals = json.loads(b"[" + joined + b"]")
+    except ValueError:
+        return None
+    return vals if len(vals) == len(col) else None
 
 
 def _floats(vals: list, keep, np):  # noqa: ANN001, ANN202
