@@ -11,6 +11,7 @@
    The JSONL is a traintriage_watch.jsonl-shaped log (json.dumps of step, loss, lr, grad norms, param and
    update norms, full-precision floats); the CSV is Lightning CSVLogger-shaped (csv writer, \\r\\n, full
    floats, an empty val row every 1000 steps, sparse cells).
+   jsonl-short / csv-short: the previous benchmark's logs (4 keys, numbers of 4-5 decimals), by --formats.
    Goals: every format >= 50 MB per CPU-s at 200 MB (min over rounds); every format's 200 MB peak <= 1.5x its
    20 MB peak.
 
@@ -130,6 +131,29 @@ def write_jsonl(path: Path, mb: int) -> int:
     return i
 
 
+def write_jsonl_short(path: Path, mb: int) -> int:
+    """4 keys, numbers of 4-5 decimals (the previous benchmark's JSONL)."""
+    i = 0
+    with path.open("w") as fh:
+        while fh.tell() < mb * 1_000_000:
+            fh.write("".join(f'{{"step": {j}, "loss": {2.0 / (1 + j * 1e-4):.5f}, "lr": 0.0003, '
+                             f'"grad_norm": {0.5 + (j % 7) * 0.01:.4f}}}\n' for j in range(i, i + 1000)))
+            i += 1000
+    return i
+
+
+def write_csv_short(path: Path, mb: int) -> int:
+    """4 columns, numbers of 4-5 decimals (the previous benchmark's CSV)."""
+    i = 0
+    with path.open("w") as fh:
+        fh.write("step,loss,lr,grad_norm\n")
+        while fh.tell() < mb * 1_000_000:
+            fh.write("".join(f"{j},{2.0 / (1 + j * 1e-4):.5f},0.0003,{0.5 + (j % 7) * 0.01:.4f}\n"
+                             for j in range(i, i + 1000)))
+            i += 1000
+    return i
+
+
 def write_csv(path: Path, mb: int) -> int:
     """A Lightning CSVLogger-shaped metrics.csv: the csv module's \\r\\n, step rows and sparse val rows."""
     import csv
@@ -174,11 +198,12 @@ def run_cli(path: Path) -> tuple[float, int, dict]:
 
 def bench_e2e(tmp: Path, sizes=(20, 200), formats=("text", "jsonl", "csv"), rounds: int = 3) -> dict:
     """Every (format, size) once per round, rounds interleaved; CPU-s and peak RSS per run."""
-    writers = {"text": lambda p, mb: write_text(p, mb, 1), "jsonl": write_jsonl, "csv": write_csv}
+    writers = {"text": lambda p, mb: write_text(p, mb, 1), "jsonl": write_jsonl, "csv": write_csv,
+               "jsonl-short": write_jsonl_short, "csv-short": write_csv_short}
     files = {}
     for fmt in formats:
         for mb in sizes:
-            p = files[(fmt, mb)] = tmp / f"e2e_{mb}.{'log' if fmt == 'text' else fmt}"
+            p = files[(fmt, mb)] = tmp / f"e2e_{fmt}_{mb}.{'log' if fmt == 'text' else fmt.split('-')[0]}"
             writers[fmt](p, mb)
     res: dict = {k: {"mb": p.stat().st_size / 1e6, "cpu": [], "rss": []} for k, p in files.items()}
     for rnd in range(rounds):

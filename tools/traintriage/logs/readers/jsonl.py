@@ -46,7 +46,8 @@ _TO_COMMA = bytes.maketrans(b":}\n", b",,,")
 _NUMBER_BYTES = b"0123456789+-.eE \t\r,"
 # A column whose first tokens repeat (a constant or stepped LR, an epoch) converts each distinct token once.
 _SAMPLE, _FEW = 256, 16
-_SENTINEL = 8.5e-301  # the number put in a token to see which metric it is (no writer logs it)
+_SENTINEL = 8.5e-301
+_LUT: dict = {}  # numpy tables, made on first use  # the number put in a token to see which metric it is (no writer logs it)
 
 
 def sniff(path: Path) -> bool:
@@ -285,7 +286,11 @@ def _block(chunk: bytes, lineno: int, ended: bool, st: _State, np, learn: int = 
 def _match(chunk: bytes, tpl: _Template, np):  # noqa: ANN001, ANN202 - numpy arrays
     """(lines with the template's separators, the index of each one's first token)."""
     b = np.frombuffer(chunk, np.uint8)
-    sep = np.flatnonzero((b == 44) | (b == 58) | (b == 125) | (b == 10))
+    lut = _LUT.get("seps")
+    if lut is None:
+        lut = _LUT["seps"] = np.zeros(256, bool)
+        lut[list(_SEPS)] = True
+    sep = np.flatnonzero(lut[b])
     sb = b[sep]
     ends = np.flatnonzero(sb == 10)
     per_line = np.diff(ends, prepend=-1)
