@@ -44,7 +44,8 @@ _TO_COMMA = bytes.maketrans(b":}\n", b",,,")
 # What a token holding only a JSON number may contain (its JSON whitespace included); anything else (NaN,
 # strings, true, brackets) sends the line to the one-by-one path.
 _NUMBER_BYTES = b"0123456789+-.eE \t\r,"
-# A column whose first tokens repeat (a constant or stepped LR, an epoch) converts each distinct token once.
+# A column whose tokens repeat (a constant or stepped LR, an epoch) converts each distinct token once: at most
+# 16 distinct in 256 tokens spread over the column.
 _SAMPLE, _FEW = 256, 16
 _SENTINEL = 8.5e-301
 _LUT: dict = {}  # numpy tables, made on first use  # the number put in a token to see which metric it is (no writer logs it)
@@ -327,7 +328,7 @@ def _columns(chunk: bytes, fast, tpl: _Template, np):  # noqa: ANN001, ANN202
 
     def numbers(k: int) -> list:
         col = column(k)
-        if len(col) > _SAMPLE and len(set(col[:_SAMPLE])) <= _FEW:  # repeating: each distinct token once
+        if len(col) > _SAMPLE and len(set(col[:: len(col) // _SAMPLE])) <= _FEW:  # repeating: each distinct token once
             uniq = list(dict.fromkeys(col))
             vals = _json_numbers(uniq)
             if vals is not None:
