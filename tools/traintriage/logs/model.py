@@ -160,13 +160,20 @@ class SeriesBuilder:
         return len(self.steps) + (len(self.sampler) if self.sampler is not None else 0)
 
     def _spill(self) -> None:
-        """Hand the raw buffer to the downsampler (memory stays bounded however long the log is)."""
+        """Hand the raw buffer to the downsampler (memory stays bounded however long the log is), in pieces of
+        RAW_POINTS: the downsampler sees the same buffers whether the points came one by one (add) or in bulk
+        (extend), so a reader's bulk path keeps exactly the points its line-by-line path keeps."""
         if self.sampler is None:
             from traintriage.logs.downsample import Downsampler
 
             self.sampler = Downsampler()
-        self.sampler.push(self.steps, self.values, self.walls if self.has_wall else None)
-        self.steps, self.values, self.walls = array("q"), array("d"), array("d")
+        n = len(self.values)
+        cut = n - n % RAW_POINTS if n >= RAW_POINTS else n  # whole pieces (all of it when finishing)
+        for a in range(0, cut, RAW_POINTS):
+            b = min(a + RAW_POINTS, cut)
+            self.sampler.push(self.steps[a:b], self.values[a:b], self.walls[a:b] if self.has_wall else None)
+        self.steps, self.values = self.steps[cut:], self.values[cut:]
+        self.walls = self.walls[cut:] if self.has_wall else array("d")
 
     def add(self, step: int, value: float, wall: float | None = None) -> None:
         self.steps.append(step)

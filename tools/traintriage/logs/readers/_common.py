@@ -17,6 +17,15 @@ STEP_COLUMNS = ("global_step", "step", "_step", "trainer/global_step", "iteratio
 WALL_COLUMNS = ("wall_time", "wall time", "_timestamp", "timestamp", "time")
 
 
+def numpy_or_none():  # noqa: ANN201 - the numpy module
+    """numpy, or None where it is not installed (the bulk paths need it; the row paths do not)."""
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
+
+
 def pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
     low = {c.strip().lower(): c for c in columns}
     for w in wanted:

@@ -4,6 +4,12 @@
 The step is the first of global_step/step/_step/iteration/.../epoch present; else the row index. Empty cells
 are "not logged this row" (Lightning writes step and epoch metrics on separate rows); non-numeric cells are
 counted and reported.
+
+Speed: the file is read in blocks of bytes. A block with no quote, carriage return, control byte or non-ASCII
+byte is plain comma-separated text, so its rows are its lines split at the delimiter: the cells of each column
+are converted in one map(float) (numpy finds the line ends, the cell counts and the empty cells). From the
+first block that is not plain the csv module reads the rest row by row (quoted cells may span lines).
+VECTORIZED = False reads the whole file with the csv module; both give the same Run (tests/test_logs_bulk.py).
 """
 
 from __future__ import annotations
@@ -11,12 +17,29 @@ from __future__ import annotations
 import csv
 import io
 import re
+from array import array
+from itertools import compress
 from pathlib import Path
 
 from traintriage.logs.model import LogReadError, Run, RunBuilder, to_step
-from traintriage.logs.readers._common import STEP_COLUMNS, WALL_COLUMNS, is_regular, pick, regular
+from traintriage.logs.readers._common import (
+    STEP_COLUMNS,
+    WALL_COLUMNS,
+    is_regular,
+    numpy_or_none,
+    pick,
+    regular,
+)
 
 FORMAT = "csv"
+# False: the csv module reads every row (the reference behaviour the block path must reproduce).
+VECTORIZED = True
+# Bytes per block of the bulk path: the per-block numpy work is amortized, and the block's cell lists (about 10x
+# the bytes as Python objects) stay a few tens of MB whatever the file's size.
+BLOCK = 2 << 20
+# Integers up to 2**53 convert to the same int whether read as int(text) (the bulk path) or int(float(text))
+# (to_step, the row path); a larger step goes through to_step.
+_EXACT_INT = 1 << 53
 _HEADER_CELL = re.compile(r"^(?!.*[\s:=]\d)[A-Za-z_][\w ./\-()\[\]@]*$")  # a name, not "key: 1" or "loss 0.3"
 
 
@@ -84,12 +107,31 @@ def read(path: Path) -> Run:
         fb.seek(0)
         sample = head.decode("utf-8", "replace")
         delim = "\t" if f.suffix.lower() == ".tsv" or sample.count("\t") > sample.count(",") else ","
-        # Streamed: one row at a time (memory does not follow the file's size). newline="": the csv module
-        # sees \r, \r\n and \n line ends itself (a bare \r is a line end, not an error).
-        text = io.TextIOWrapper(fb, encoding="utf-8", errors="replace", newline="")
-        lines = _Lines(text)
-        _read_rows(f, rb, csv.reader(lines, delimiter=delim))
-    if lines.replaced:
+        np = numpy_or_none() if VECTORIZED else None
+        raw = fb.readline(max(BLOCK, csv.field_size_limit())) if np is not None else b""
+        first = _crlf(raw)
+        if first is not None and first.endswith(b"\n") and _plain(first, np):
+            cols = _Columns(f, first[:-1].decode("ascii").split(delim) if first != b"\n" else [])
+            if cols.bulk:
+                _bulk(fb, len(raw), cols, rb, delim, np)  # rows read up to the first block that is not plain
+            else:
+                cols.start = len(raw)
+        else:
+            cols = None
+        replaced = False
+        if cols is None or cols.start is not None:  # the csv module reads the rest
+            fb.seek(cols.start if cols is not None else 0)
+            # Streamed: one row at a time (memory does not follow the file's size). newline="": the csv module
+            # sees \r, \r\n and \n line ends itself (a bare \r is a line end, not an error).
+            text = io.TextIOWrapper(fb, encoding="utf-8", errors="replace", newline="")
+            lines = _Lines(text)
+            reader = csv.reader(lines, delimiter=delim)
+            if cols is None:
+                cols = _Columns(f, _header(f, reader))
+            _read_rows(reader, cols, rb)
+            replaced = lines.replaced
+    _finish(cols, rb)
+    if replaced:
         rb.skipped.append("file contains non-UTF-8 bytes; decoded with replacement characters")
     return rb.finish()
 
@@ -116,34 +158,53 @@ class _Lines:
             yield line
 
 
-def _read_rows(f: Path, rb: RunBuilder, reader) -> None:  # noqa: ANN001 - a csv reader
+def _header(f: Path, reader) -> list[str]:  # noqa: ANN001 - a csv reader
     try:
-        header = [h.strip() for h in next(reader)]
+        return next(reader)
     except StopIteration as e:
         raise LogReadError(f"{f}: empty file") from e
     except csv.Error as e:
         raise LogReadError(f"{f}: line 1: the header row is not readable CSV ({e})") from e
-    if len(header) < 2 or all(_num(h) for h in header if h):
-        raise LogReadError(f"{f}: the first row is not a header of column names ({header[:5]})")
-    step_col = pick(header, STEP_COLUMNS)
-    wall_col = pick(header, WALL_COLUMNS)
-    si = header.index(step_col) if step_col else None
-    wi = header.index(wall_col) if wall_col else None
-    tb_export = {h.lower() for h in header} == {"wall time", "step", "value"}
-    names = [f.stem if (tb_export and h.lower() == "value") else h for h in header]
-    metric_idx = [i for i in range(len(header)) if i not in (si, wi) and header[i]]
-    if step_col and step_col.lower() == "epoch":
-        rb.metadata["step_unit"] = "epoch"
+
+
+class _Columns:
+    """What the header says: the step, wall-time and metric columns, and where reading stands (rows read, lines
+    read, the byte offset from which the csv module reads on; None while the bulk path reads)."""
+
+    def __init__(self, f: Path, cells: list[str]) -> None:
+        header = [h.strip() for h in cells]
+        if len(header) < 2 or all(_num(h) for h in header if h):
+            raise LogReadError(f"{f}: the first row is not a header of column names ({header[:5]})")
+        self.header = header
+        step_col = pick(header, STEP_COLUMNS)
+        wall_col = pick(header, WALL_COLUMNS)
+        self.step_col = step_col
+        self.si = header.index(step_col) if step_col else None
+        self.wi = header.index(wall_col) if wall_col else None
+        tb_export = {h.lower() for h in header} == {"wall time", "step", "value"}
+        self.names = [f.stem if (tb_export and h.lower() == "value") else h for h in header]
+        self.metric_idx = [i for i in range(len(header)) if i not in (self.si, self.wi) and header[i]]
+        # Two columns of one name feed one series row by row: only the row path interleaves them that way.
+        self.bulk = len({self.names[i] for i in self.metric_idx}) == len(self.metric_idx)
+        self.bad_cells = 0
+        self.rows = 0  # rows read (the step of a row when there is no step column)
+        self.lines = 1  # lines read, the header's included
+        self.start: int | None = None
+
+
+def _read_rows(reader, cols: _Columns, rb: RunBuilder) -> None:  # noqa: ANN001 - a csv reader
+    header, si, wi, names, metric_idx = cols.header, cols.si, cols.wi, cols.names, cols.metric_idx
+    line0 = cols.lines if cols.start is not None else 0  # reader.line_num counts from where it started
     bad_cells = 0
-    for r, row in enumerate(_rows(reader, rb)):
+    for r, row in enumerate(_rows(reader, rb, line0), cols.rows):
         if not row:
             continue
         if len(row) != len(header):
-            rb.skip_line(reader.line_num, f"{len(row)} cells, the header has {len(header)}")
+            rb.skip_line(line0 + reader.line_num, f"{len(row)} cells, the header has {len(header)}")
             continue
         step = to_step(row[si].strip()) if si is not None else r
         if step is None:
-            rb.skip_line(reader.line_num, f"step {row[si][:40]!r} is not an int64 number")
+            rb.skip_line(line0 + reader.line_num, f"step {row[si][:40]!r} is not an int64 number")
             continue
         wall = None
         if wi is not None:
@@ -159,15 +220,21 @@ def _read_rows(f: Path, rb: RunBuilder, reader) -> None:  # noqa: ANN001 - a csv
                 rb.add(names[i], step, float(cell), wall)
             except ValueError:
                 bad_cells += 1
-    if bad_cells:
-        rb.skipped.append(f"{bad_cells} non-numeric cell(s) skipped")
-    if si is None:
+    cols.bad_cells += bad_cells
+
+
+def _finish(cols: _Columns, rb: RunBuilder) -> None:
+    if cols.bad_cells:
+        rb.skipped.append(f"{cols.bad_cells} non-numeric cell(s) skipped")
+    if cols.step_col and cols.step_col.lower() == "epoch":
+        rb.metadata["step_unit"] = "epoch"
+    if cols.si is None:
         rb.skipped.append("no step column (step/global_step/epoch/...): steps are row indices")
     if not rb.builders:
-        raise rb.no_metrics(f"no numeric metric columns found (columns: {', '.join(header[:10])})")
+        raise rb.no_metrics(f"no numeric metric columns found (columns: {', '.join(cols.header[:10])})")
 
 
-def _rows(reader, rb: RunBuilder):  # noqa: ANN001 - a csv reader
+def _rows(reader, rb: RunBuilder, line0: int = 0):  # noqa: ANN001 - a csv reader
     """The reader's rows; a row the csv module rejects (a field over its size limit, a NUL) is skipped and
     counted, and reading goes on at the next line."""
     while True:
@@ -176,4 +243,191 @@ def _rows(reader, rb: RunBuilder):  # noqa: ANN001 - a csv reader
         except StopIteration:
             return
         except csv.Error as e:
-            rb.skip_line(reader.line_num, f"not readable CSV ({e})")
+            rb.skip_line(line0 + reader.line_num, f"not readable CSV ({e})")
+
+
+# --- the bulk path -------------------------------------------------------------------------------------------
+
+
+def _crlf(chunk: bytes) -> bytes | None:
+    """\\r\\n line ends (Python's csv writer, so Lightning's CSVLogger, writes them) as \\n; None when a \\r
+    stands alone (the csv module ends a line there too: the row path reads such a block)."""
+    if b"\r" not in chunk:
+        return chunk
+    if chunk.count(b"\r") != chunk.count(b"\r\n"):
+        return None
+    return chunk.replace(b"\r\n", b"\n")
+
+
+def _plain(chunk: bytes, np) -> bool:  # noqa: ANN001 - numpy
+    """Whether the csv module would read `chunk` as its lines split at the delimiter: no quote, no carriage
+    return, no control byte but tab and newline (str.strip() and float() agree on the whitespace left), only
+    ASCII (no decoding, no U+FFFD note), no line over the csv module's field size limit."""
+    if b'"' in chunk or b"\r" in chunk or not chunk.isascii():
+        return False
+    b = np.frombuffer(chunk, np.uint8)
+    if bool(((b < 32) & (b != 9) & (b != 10)).any()):
+        return False
+    nl = np.flatnonzero(b == 10)
+    return not len(nl) or int(np.diff(nl, prepend=-1).max()) <= csv.field_size_limit()
+
+
+def _bulk(fb, offset: int, cols: _Columns, rb: RunBuilder, delim: str, np) -> None:  # noqa: ANN001
+    """Read blocks of plain lines in bulk; at the first block that is not plain, set cols.start to its offset
+    (the csv module reads on from there)."""
+    carry = b""
+    d = delim.encode()
+    while True:
+        data = fb.read(BLOCK)
+        buf = carry + data
+        if not data:
+            if buf:  # the last line, without a line end
+                if not _block(buf + b"\n", cols, rb, d, np):
+                    cols.start = offset
+            return
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            if len(buf) > max(BLOCK, csv.field_size_limit()):  # a line this long: the csv module takes it
+                cols.start = offset
+                return
+            carry = buf
+            continue
+        chunk, carry = buf[: cut + 1], buf[cut + 1 :]
+        if not _block(chunk, cols, rb, d, np):
+            cols.start = offset
+            return
+        offset += len(chunk)
+
+
+def _block(chunk: bytes, cols: _Columns, rb: RunBuilder, d: bytes, np) -> bool:  # noqa: ANN001 - numpy
+    """Read one block of whole lines in bulk, exactly as the row path would; False (nothing read) when the
+    block is not plain."""
+    chunk = _crlf(chunk)
+    if chunk is None or not _plain(chunk, np):
+        return False
+    H = len(cols.header)
+    b = np.frombuffer(chunk, np.uint8)
+    sep = np.flatnonzero((b == d[0]) | (b == 10))  # cell ends
+    is_nl = b[sep] == 10
+    nl = sep[is_nl]
+    n = len(nl)
+    per_line = np.diff(np.flatnonzero(is_nl), prepend=-1)  # separators per line, its line end included
+    line_len = np.diff(nl, prepend=-1) - 1
+    ok = per_line == H  # H cells (a row the row path reads); empty lines are empty rows
+    lineno = cols.lines + 1 + np.arange(n)  # the physical line number of each line
+    skips: list[tuple[int, str]] = [(int(lineno[i]), f"{int(per_line[i])} cells, the header has {H}")
+                                    for i in np.flatnonzero(~ok & (line_len > 0)).tolist()]
+    rows = np.flatnonzero(ok)
+    if len(rows) == n:
+        flat = chunk.replace(b"\n", d).split(d)
+        flat.pop()  # after the last line end
+    else:
+        flat = d.join(compress(chunk.split(b"\n"), ok.tolist())).split(d) if len(rows) else []
+    ends = sep[(np.cumsum(per_line) - H)[rows][:, None] + np.arange(H)]  # (rows, H): where each cell ends
+    empty = np.empty(ends.shape, bool)
+    empty[:, 1:] = ends[:, 1:] == ends[:, :-1] + 1
+    empty[:, 0] = ends[:, 0] == np.concatenate(([0], nl[:-1] + 1))[rows]
+    keep = np.ones(len(rows), bool)
+    if cols.si is not None:
+        steps = _steps(flat[cols.si :: H], rows, lineno, skips, keep, np)
+    else:
+        steps = cols.rows + rows  # every line is a row of the csv module's
+    for ln, why in sorted(skips):
+        rb.skip_line(ln, why)
+    walls = present = None
+    if cols.wi is not None:
+        walls, present = _walls(flat[cols.wi :: H], np)
+    cols.rows += n
+    cols.lines += n
+    found = []
+    for i in cols.metric_idx:
+        has = ~empty[:, i] & keep
+        sel = np.flatnonzero(has)
+        if not len(sel):
+            continue
+        cells = flat[i::H]
+        cells = cells if len(sel) == len(cells) else list(compress(cells, has.tolist()))
+        try:
+            vals = np.frombuffer(_floats(cells), np.float64)
+        except ValueError:  # blank or non-numeric cells: cell by cell, as the row path
+            sel, vals = _cells(cells, sel, cols, np)
+            if not len(sel):
+                continue
+        found.append((int(rows[sel[0]]), i, sel, vals))
+    for _, i, _, _ in sorted(found, key=lambda t: t[:2]):  # new series in the order the row path makes them
+        rb.series(cols.names[i])
+    for _, i, sel, vals in found:
+        w = None
+        if walls is not None and present[sel].any():
+            w = array("d", walls[sel].tobytes())
+        rb.series(cols.names[i]).extend(array("q", steps[sel].astype(np.int64).tobytes()), array("d", vals.tobytes()), w)
+    return True
+
+
+def _steps(cells: list[bytes], rows, lineno, skips: list, keep, np):  # noqa: ANN001, ANN202 - numpy arrays
+    """The step of each row (int(text) when exact, else to_step as the row path); rows without one are
+    skipped (keep[row] = False) with the row path's reason."""
+    try:
+        steps = np.frombuffer(array("q", map(int, cells)), np.int64)
+        if not len(steps) or int(np.abs(steps).max()) < _EXACT_INT:
+            return steps
+    except (ValueError, OverflowError):
+        pass
+    out = np.zeros(len(cells), np.int64)
+    for k, c in enumerate(cells):
+        text = c.decode("ascii")
+        s = to_step(text.strip())
+        if s is None:
+            keep[k] = False
+            skips.append((int(lineno[rows[k]]), f"step {text[:40]!r} is not an int64 number"))
+        else:
+            out[k] = s
+    return out
+
+
+# A column whose cells repeat (an epoch counter, a constant or stepped LR) converts each distinct cell
+# once: float() of a full-precision number costs more than a dict lookup. At most 16 distinct in 256 cells spread over
+# the column (a slowly falling loss repeats locally, not over the block).
+_SAMPLE, _FEW = 256, 16
+
+
+def _floats(cells: list[bytes]) -> array:
+    """array('d') of float(cell) per cell (ValueError as float() raises it)."""
+    if len(cells) > _SAMPLE and len(set(cells[:: len(cells) // _SAMPLE])) <= _FEW:
+        conv = {c: float(c) for c in dict.fromkeys(cells)}
+        return array("d", map(conv.__getitem__, cells))
+    return array("d", map(float, cells))
+
+
+def _walls(cells: list[bytes], np):  # noqa: ANN001, ANN202 - numpy arrays
+    """Wall time per row as float(cell) (NaN where it is not a number) and where it was one."""
+    try:
+        w = np.frombuffer(_floats(cells), np.float64)
+        return w, np.ones(len(w), bool)
+    except ValueError:
+        pass
+    w = np.full(len(cells), np.nan)
+    present = np.zeros(len(cells), bool)
+    for k, c in enumerate(cells):
+        try:
+            w[k] = float(c)
+            present[k] = True
+        except ValueError:
+            pass
+    return w, present
+
+
+def _cells(cells: list[bytes], sel, cols: _Columns, np):  # noqa: ANN001, ANN202 - numpy arrays
+    """Blank cells skipped, non-numeric ones counted, as the row path does; (rows kept, values)."""
+    keep, vals = [], []
+    for k, c in enumerate(cells):
+        c = c.strip()
+        if not c:
+            continue
+        try:
+            vals.append(float(c))
+        except ValueError:
+            cols.bad_cells += 1
+            continue
+        keep.append(k)
+    return sel[keep], np.array(vals, np.float64)
