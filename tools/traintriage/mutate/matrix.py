@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from traintriage.mutate import OPERATORS, mutate_source
-from traintriage.mutate.plainrun import run_plain, worse_beyond_noise
+from traintriage.mutate.plainrun import planted, run_plain, worse_beyond_noise
 
 HOST_SEEDS = 3  # seed offsets per host: the smallest count that gives a spread (max - min) of more than one pair
 # "changed": CI's sample gate only (mutate/sample.py): the re-planted mutant is not the one that was verified
@@ -136,8 +136,6 @@ def run_host(script: Path, ops: Sequence, *, steps: int = 40, timeout: float = 1
 
 
 def _judge(cell: Cell, script: Path, mutant: str, higher_better: bool, steps: int, timeout: float) -> None:
-    from traintriage.mutate.sample import planted
-
     with planted(script, mutant) as target:
         run = run_plain(target)
         if run.metric is None:

@@ -11,8 +11,12 @@ import math
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -115,3 +119,17 @@ def worse_beyond_noise(host: list[float], mutant: float, higher_better: bool) ->
     if higher_better:
         return mutant < min(host) - spread
     return mutant > max(host) + spread
+
+
+@contextmanager
+def planted(script: Path, mutant: str) -> Iterator[Path]:
+    """A copy of the host's folder with the mutant in place of the host script (the host's files untouched)."""
+    tmp = Path(tempfile.mkdtemp(prefix="traintriage-mutant-"))
+    try:
+        folder = tmp / script.parent.name
+        shutil.copytree(script.parent, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        target = folder / script.name
+        target.write_text(mutant, encoding="utf-8")
+        yield target
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

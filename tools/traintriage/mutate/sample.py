@@ -15,17 +15,15 @@ every operator needs a verified pair or such a line, or the gate fails.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from traintriage.mutate import OPERATORS, by_id, mutate_source
+from traintriage.mutate.plainrun import planted
 
 # Hex digits of the mutant's sha256 kept in the file: 64 bits, no accidental collision between two versions
 # of one mutant, and a line a person can still read.
@@ -118,20 +116,6 @@ def update_sample(text: str, cells: Sequence, hosts: dict[str, Path], *, date: s
         out.append(ln)
     out += [evidence(c) for k, c in sorted(done.items()) if k not in seen and c.status == "scored"]
     return "\n".join(out) + "\n", dropped
-
-
-@contextmanager
-def planted(script: Path, mutant: str) -> Iterator[Path]:
-    """A copy of the host's folder with the mutant in place of the host script (the host's files untouched)."""
-    tmp = Path(tempfile.mkdtemp(prefix="traintriage-mutant-"))
-    try:
-        folder = tmp / script.parent.name
-        shutil.copytree(script.parent, folder, ignore=shutil.ignore_patterns("__pycache__"))
-        target = folder / script.name
-        target.write_text(mutant, encoding="utf-8")
-        yield target
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def probe_sample(sample: Sample, hosts: dict[str, Path], *, jobs: int = 1, steps: int = 40, timeout: float = 120.0,
