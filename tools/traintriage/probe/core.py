@@ -35,6 +35,7 @@ from traintriage.probe.check import (
     _strong,
     _tolist,
 )
+from traintriage.probe.flat import mirror
 from traintriage.probe.loaders import LOADER_TRACK_BATCHES, _CountingIter, _ReplayIter
 from traintriage.probe.loss_stats import SYMMETRIC_LOSSES, _loss_stats
 from traintriage.probe.steps import OptimizerSteps
@@ -74,10 +75,12 @@ class Recorder(OptimizerSteps):
         self.tracked_dirty = True
         self.names: dict[int, str] = {}
         self.ever_grad: set[int] = set()
-        self.last_grad_norms: Any = None  # (param list, 0-d tensors) after the last backward
+        self.last_grad_norms: Any = None  # (param list, 0-d tensors or None: total only) after the last backward
         self.grads_seen: Any = None  # (gradients, their version counters) the last norms were measured on
         self.grads_touched = False  # GradScaler.unscale_ ran since the last backward (harness.install)
         self.micro_totals: list[Any] = []  # total grad norm after each backward since the last step
+        self.mode_deps: dict[int, list] = {}  # root id -> its dropout/BatchNorm layers (steps.py: _modes)
+        self.mirrors: dict[str, Any] = {}  # flat copies of the gradients for their total norm (probe/flat.py)
         self.pre_bwd_norm: Any = None
         self.step_losses: list[Any] = []
         self.loss_meta: dict[str, Any] = {}
@@ -101,7 +104,8 @@ class Recorder(OptimizerSteps):
         self.subs = {e: [c for c in self.checks if getattr(type(c), e) is not getattr(Check, e)] for e in Check.EVENTS}
         # the `forward` subscribers for an inner module's forward, off and on sampled steps (Check.forward_scope)
         self.fwd_inner = [c for c in self.subs["forward"] if c.forward_scope == "all"]
-        self.fwd_inner_sampled = [c for c in self.subs["forward"] if c.forward_scope != "roots"]
+        self.fwd_sampled = [c for c in self.subs["forward"] if c.forward_scope == "sampled"]
+        self.fwd_inner_now: list[Check] = []  # the inner-forward subscribers of the current top-level forward
 
     # ---------------------------------------------------------------- output
     def emit(self, kind: str, **rec: Any) -> None:
@@ -147,7 +151,15 @@ class Recorder(OptimizerSteps):
 
     # ---------------------------------------------------------------- forward hooks
     def fwd_pre(self, module: Any, args: Any) -> None:
-        if self.depth == 0 and not isinstance(module, _loss_cls()) and next(module.parameters(), None) is not None:
+        if self.depth == 0:
+            self._top_forward(module, args)
+        self.depth += 1
+
+    def _top_forward(self, module: Any, args: Any) -> None:
+        """A top-level forward starts: a model's (a module with parameters, not a loss) is recorded and its
+        checks told; for any, which checks get its inner module forwards (Check.wants_inner; sampled steps add
+        the forward_scope "sampled" ones)."""
+        if not isinstance(module, _loss_cls()) and next(module.parameters(), None) is not None:
             rid = id(module)
             if rid not in self.roots:
                 self.roots[rid] = _strong(module)  # kept alive: finish() reads them after the script returns
@@ -162,19 +174,28 @@ class Recorder(OptimizerSteps):
                 self._on_model_input(module, x)
             for c in self.subs["root_forward"]:
                 c.root_forward(self, module)
-        self.depth += 1
+        now = []
+        for c in self.fwd_inner:
+            try:
+                if c.wants_inner(self, module):
+                    now.append(c)
+            except Exception as e:  # noqa: BLE001 - a check's question must never break the user's forward
+                self.emit("harness-error", error=f"{c.id}: {e!r}")
+                now.append(c)
+        self.fwd_inner_now = now
 
     def fwd_post(self, module: Any, args: Any, out: Any) -> Any:
         self.depth = max(0, self.depth - 1)
-        import torch.nn as nn
-
-        subs = self.subs["forward"] if self.depth == 0 else self.fwd_inner_sampled if self.sampling else self.fwd_inner
+        if self.depth == 0:
+            subs = self.subs["forward"]
+        else:
+            subs = [*self.fwd_sampled, *self.fwd_inner_now] if self.sampling else self.fwd_inner_now
         for c in subs:
             try:
                 c.forward(self, module, args, out)
             except Exception as e:  # noqa: BLE001 - a check's statistic must never break the user's forward
                 self.emit("harness-error", error=f"{c.id}: {e!r}")
-        if self.mode == "overfit" and module.training and isinstance(module, nn.modules.dropout._DropoutNd):
+        if self.mode == "overfit" and module.training and isinstance(module, _dropout_cls()):
             # Overfit check: dropout would keep one batch from being memorised; make it the identity
             # without touching module.training, so the script's own train/eval mode stays visible.
             return args[0] if args else out
@@ -276,7 +297,7 @@ class Recorder(OptimizerSteps):
             # First backward of a new step: gradients left over from the last step mean nobody zeroed them.
             left = [p.grad for p in self.tracked if p.grad is not None]
             if left:
-                self.pre_bwd_norm = _stack_float(torch._foreach_norm(left)).norm()
+                self.pre_bwd_norm = self._total_norm(left, "left")
             else:
                 self.pre_bwd_norm = None
 
@@ -293,9 +314,14 @@ class Recorder(OptimizerSteps):
         self.grads_touched = False
         if ps:
             grads = [p.grad for p in ps]
-            norms = torch._foreach_norm(grads)
-            self.last_grad_norms = (ps, norms)
-            self.micro_totals.append(_stack_float(norms).norm())
+            if self.sampling or not self.opts or any(o["steps"] <= 1 for o in self.opts.values()):
+                # a step that records per-parameter rows (steps.py: sampled steps, each optimizer's first two)
+                norms = torch._foreach_norm(grads)
+                self.last_grad_norms = (ps, norms)
+                self.micro_totals.append(_stack_float(norms).norm())
+            else:  # the other steps need only the total
+                self.last_grad_norms = (ps, None)
+                self.micro_totals.append(self._total_norm(grads, "grads"))
             self.grads_seen = (grads, [g._version for g in grads])
         else:
             self.grads_seen = None
@@ -310,6 +336,16 @@ class Recorder(OptimizerSteps):
             self.emit("manual", backward=self.n_backward, losses=self.manual_losses, inside_step=self.in_step)
             self.stopped = True
             raise StopProbe()
+
+    def _total_norm(self, ts: list, slot: str) -> Any:
+        """The 2-norm of all of `ts` as one 0-d tensor: through a flat mirror kept per `slot` where the tensors
+        are many and small (probe/flat.py), else one foreach norm."""
+        import torch
+
+        fl = self.mirrors[slot] = mirror(self.mirrors.get(slot), ts)
+        if fl is not None:
+            return fl.load(ts).flat.norm()
+        return _stack_float(torch._foreach_norm(ts)).norm()
 
     def grads_unchanged(self, grads: list) -> bool:
         """Whether `grads` are the very gradients the last backward's norms were measured on, untouched since
@@ -403,3 +439,9 @@ def _const_value(t: Any) -> float | None:
     flat = t.detach().reshape(-1)
     v = flat[0]
     return float(v) if bool((flat == v).all()) else None
+
+
+def _dropout_cls() -> type:
+    import torch.nn as nn
+
+    return nn.modules.dropout._DropoutNd
