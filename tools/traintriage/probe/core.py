@@ -35,7 +35,6 @@ from traintriage.probe.check import (
     _strong,
     _tolist,
 )
-from traintriage.probe.flat import mirror
 from traintriage.probe.loaders import LOADER_TRACK_BATCHES, _CountingIter, _ReplayIter
 from traintriage.probe.loss_stats import SYMMETRIC_LOSSES, _loss_stats
 from traintriage.probe.steps import OptimizerSteps
@@ -75,12 +74,11 @@ class Recorder(OptimizerSteps):
         self.tracked_dirty = True
         self.names: dict[int, str] = {}
         self.ever_grad: set[int] = set()
-        self.last_grad_norms: Any = None  # (param list, 0-d tensors or None: total only) after the last backward
+        self.last_grad_norms: Any = None  # (param list, 0-d tensors) after the last backward
         self.grads_seen: Any = None  # (gradients, their version counters) the last norms were measured on
         self.grads_touched = False  # GradScaler.unscale_ ran since the last backward (harness.install)
         self.micro_totals: list[Any] = []  # total grad norm after each backward since the last step
         self.mode_deps: dict[int, list] = {}  # root id -> its dropout/BatchNorm layers (steps.py: _modes)
-        self.mirrors: dict[str, Any] = {}  # flat copies of the gradients for their total norm (probe/flat.py)
         self.pre_bwd_norm: Any = None
         self.step_losses: list[Any] = []
         self.loss_meta: dict[str, Any] = {}
@@ -297,7 +295,7 @@ class Recorder(OptimizerSteps):
             # First backward of a new step: gradients left over from the last step mean nobody zeroed them.
             left = [p.grad for p in self.tracked if p.grad is not None]
             if left:
-                self.pre_bwd_norm = self._total_norm(left, "left")
+                self.pre_bwd_norm = _stack_float(torch._foreach_norm(left)).norm()
             else:
                 self.pre_bwd_norm = None
 
@@ -314,14 +312,9 @@ class Recorder(OptimizerSteps):
         self.grads_touched = False
         if ps:
             grads = [p.grad for p in ps]
-            if self.sampling or not self.opts or any(o["steps"] <= 1 for o in self.opts.values()):
-                # a step that records per-parameter rows (steps.py: sampled steps, each optimizer's first two)
-                norms = torch._foreach_norm(grads)
-                self.last_grad_norms = (ps, norms)
-                self.micro_totals.append(_stack_float(norms).norm())
-            else:  # the other steps need only the total
-                self.last_grad_norms = (ps, None)
-                self.micro_totals.append(self._total_norm(grads, "grads"))
+            norms = torch._foreach_norm(grads)  # read once, no copy: one pass, as cheap as a flat mirror here
+            self.last_grad_norms = (ps, norms)
+            self.micro_totals.append(_stack_float(norms).norm())
             self.grads_seen = (grads, [g._version for g in grads])
         else:
             self.grads_seen = None
@@ -336,16 +329,6 @@ class Recorder(OptimizerSteps):
             self.emit("manual", backward=self.n_backward, losses=self.manual_losses, inside_step=self.in_step)
             self.stopped = True
             raise StopProbe()
-
-    def _total_norm(self, ts: list, slot: str) -> Any:
-        """The 2-norm of all of `ts` as one 0-d tensor: through a flat mirror kept per `slot` where the tensors
-        are many and small (probe/flat.py), else one foreach norm."""
-        import torch
-
-        fl = self.mirrors[slot] = mirror(self.mirrors.get(slot), ts)
-        if fl is not None:
-            return fl.load(ts).flat.norm()
-        return _stack_float(torch._foreach_norm(ts)).norm()
 
     def grads_unchanged(self, grads: list) -> bool:
         """Whether `grads` are the very gradients the last backward's norms were measured on, untouched since

@@ -1,14 +1,15 @@
-"""Many small tensors as one flat buffer, so that a per-step statistic over a model's parameters (or gradients)
-is a few whole-buffer ops instead of one op per tensor (the optimizer-step record, probe/steps.py; the
-gradient norm after each backward, probe/core.py).
+"""Many small tensors as one flat buffer, so that a per-step statistic over a model's parameters is a few
+whole-buffer ops instead of one op per tensor (the optimizer-step record, probe/steps.py: the parameters
+before and after the step, their update and parameter norms per param group).
 
 On CPU, ``torch._foreach_*`` ops loop over their tensors one kernel at a time: each tensor pays a dispatch
-(about 2 us for a copy, 3 us for a norm, measured with torch 2.x on one core, OMP_NUM_THREADS=1), so a
-600-tensor model pays about 2 ms per foreach op whatever its size. A `Flat` mirror holds views of one
-preallocated buffer shaped like the tensors: one ``_foreach_copy_`` fills it, and then norms per parameter
-group, differences and sums are single ops over the whole buffer. Where the tensors are large the dispatch is
-lost in the bytes and an extra copy pass costs more than it saves, so `fits` keeps those on the per-tensor
-path (no buffer, no extra memory).
+(about 1-2 us for a copy, 3 us for a norm, measured with torch 2.x on one core, OMP_NUM_THREADS=1), so a
+600-tensor model pays 1-2 ms per foreach op whatever its size. A `Flat` mirror holds views of one
+preallocated buffer shaped like the tensors: one ``_foreach_copy_`` fills it, and then the norms per param
+group and of the difference of two mirrors are single ops over the whole buffer. Where the tensors are large
+the dispatch is lost in the bytes, and `fits` keeps those on the per-tensor path (no mirror, no extra memory).
+Gradients are not mirrored: their norms are one foreach pass that reads them once (probe/core.py), which a copy
+into a mirror would not beat.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class Flat:
         for t in ts:
             self.bounds.append(self.bounds[-1] + t.numel())
         self.flat = torch.empty(self.bounds[-1], dtype=ts[0].dtype, device=ts[0].device)
-        self.views = [self.flat[a:b].view(s) for a, b, s in zip(self.bounds, self.bounds[1:], self.shapes, strict=False)]
+        with torch.no_grad():  # views made and written under no_grad alike (autograd forbids mixing the two)
+            self.views = [self.flat[a:b].view(s) for a, b, s in zip(self.bounds, self.bounds[1:], self.shapes, strict=False)]
 
     def matches(self, ts: list) -> bool:
         return len(ts) == len(self.shapes) and all(t.shape == s for t, s in zip(ts, self.shapes, strict=True)) \
@@ -61,16 +63,20 @@ class Flat:
     def load(self, ts: list) -> Flat:
         import torch
 
-        torch._foreach_copy_(self.views, ts)
+        with torch.no_grad():
+            torch._foreach_copy_(self.views, ts)
         return self
 
-    def group_norms(self, sizes: list[int], of: Any = None) -> list:
-        """The 2-norm of each run of `sizes` consecutive tensors (the optimizer's param groups) of `of` (a buffer
-        laid out like `flat`; default `flat`), as 0-d tensors."""
-        buf = self.flat if of is None else of
+    def group_norms(self, sizes: list[int], minus: Any = None) -> list:
+        """The 2-norm of each run of `sizes` consecutive tensors (the optimizer's param groups), as 0-d tensors;
+        with `minus` (a buffer laid out like `flat`), the norm of the difference flat - minus, read from both
+        buffers in one pass (torch.dist) without writing it."""
+        import torch
+
         out, i = [], 0
         for n in sizes:
-            out.append(buf[self.bounds[i]:self.bounds[i + n]].norm())
+            a, b = self.bounds[i], self.bounds[i + n]
+            out.append(self.flat[a:b].norm() if minus is None else torch.dist(self.flat[a:b], minus[a:b]))
             i += n
         return out
 

@@ -97,7 +97,7 @@ class OptimizerSteps:
             elif self.grads_unchanged(with_grad):  # measured after the backward, untouched since
                 st["step_grad"] = self.micro_totals[-1]
             else:  # clipped, unscaled, another optimizer's subset, or no backward since the last step
-                st["step_grad"] = self._total_norm(with_grad, "step")
+                st["step_grad"] = _stack_float(torch._foreach_norm(with_grad)).norm()
         held = self._held()
         st["modes"] = self._modes(held)
         for c in self.subs["step_pre"]:
@@ -136,19 +136,17 @@ class OptimizerSteps:
         sizes = st["group_sizes"]
         with torch.no_grad():
             gp, gn = self.last_grad_norms if self.last_grad_norms is not None else ([], [])
-            if not sample:
-                gn = []
-            elif gn is None:  # per-tensor norms were not taken after the backward (an optimizer's first steps)
-                gn = torch._foreach_norm([p.grad if p.grad is not None else torch.zeros(()) for p in gp])
+            gn = gn if sample else []
             losses = self.step_losses
             norms: list = []  # per group ||update||, ||param||; per tensor (sampled steps) ||update||, ||param||
             per: list = []
             fl = st.get("flat")
             if ps and fl is not None:  # flat: a few whole-buffer ops (probe/flat.py)
                 cur = st["cur"] = mirror(st.get("cur"), ps).load(ps)
-                fl.flat.sub_(cur.flat)  # prev := before - after = -update
-                norms = [*fl.group_norms(sizes), *fl.group_norms(sizes, cur.flat)]
+                # ||before - after|| read from both buffers (torch.dist: no difference buffer written), ||after||
+                norms = [*fl.group_norms(sizes, cur.flat), *cur.group_norms(sizes)]
                 if sample:
+                    fl.flat.sub_(cur.flat)  # prev := before - after = -update
                     per = list(torch._foreach_norm([*fl.views, *cur.views]))
             elif ps:
                 torch._foreach_sub_(st["prev"], ps)
