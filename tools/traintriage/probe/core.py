@@ -8,9 +8,11 @@ DataLoaders) and writes the records several detectors share; then it hands the e
 subscribed to it (probe/check.py: `Check`), in registry order. It knows no check by name: the list comes
 from `detectors.recordings(cfg["checks"])`.
 
-Cost per optimizer step (probe/steps.py): a few ``torch._foreach_*`` calls over the parameters, one copy
-of the parameters into a preallocated buffer (for the update norm), and one device sync (``tolist`` of a
-single stacked vector). Activation and loss-input statistics are taken only on sampled steps.
+Cost per optimizer step (probe/steps.py): one ``torch._foreach_norm`` over the gradients per backward, a copy
+of the parameters before and after the step (into flat mirrors where the tensors are many and small,
+probe/flat.py; per-group norms are then whole-buffer ops) and one device sync (``tolist`` of a single stacked
+vector). Activation, loss-input and per-tensor statistics are taken only on sampled steps; an inner module's
+forward calls only the checks that asked for that top-level forward's inner modules (Check.wants_inner).
 """
 
 from __future__ import annotations

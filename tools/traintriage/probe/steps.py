@@ -2,8 +2,10 @@
 and shared by all checks (loss, gradient norms per backward, update and parameter norms per group and, on
 sampled steps, per parameter; each model's training flag), plus the optimizer and parameter summaries.
 
-Cost per step: a few ``torch._foreach_*`` calls over the parameters, one copy of the parameters into a
-preallocated buffer (for the update norm), and one device sync (``tolist`` of a single stacked vector).
+Cost per step: the parameters copied before and after the step into preallocated flat mirrors when they are
+many small tensors (probe/flat.py: the per-group update and parameter norms are then a few whole-buffer ops),
+else one foreach copy, subtraction and norm call over them; per-tensor norms on sampled steps only; one device
+sync (``tolist`` of a single stacked vector).
 """
 
 from __future__ import annotations
