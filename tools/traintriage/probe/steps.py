@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from traintriage.probe.check import StopProbe, _finite, _plain, _stack_float, _strong, _tolist
-from traintriage.probe.flat import mirror
+from traintriage.probe.flat import Flat, mirror
 
 # Steps on which activation / loss-input statistics are sampled (plus the last step). Sampling keeps the
 # per-step overhead to the foreach norms; the first steps show the init, the last one the trained state.
@@ -144,7 +144,10 @@ class OptimizerSteps:
             per: list = []
             fl = st.get("flat")
             if ps and fl is not None:  # flat: a few whole-buffer ops (probe/flat.py)
-                cur = st["cur"] = mirror(st.get("cur"), ps).load(ps)
+                cur = st.get("cur")
+                if cur is None or not cur.matches(ps):  # laid out like the mirror of the parameters before
+                    cur = st["cur"] = Flat(ps)
+                cur.load(ps)
                 # ||before - after|| read from both buffers (torch.dist: no difference buffer written), ||after||
                 norms = [*fl.group_norms(sizes, cur.flat), *cur.group_norms(sizes)]
                 if sample:
