@@ -121,6 +121,14 @@ class Check:
     # skips calling it for every inner module of every step (a 600-module model's forwards cost that much).
     forward_scope = "all"
 
+    def wants_inner(self, core: Any, top: Any) -> bool:
+        """For a check with forward_scope "all": whether it needs the inner module forwards of the top-level
+        forward of `top` that is starting (asked once per top-level forward, core.depth == 0). A check that
+        watches only some modules (an nn.Embedding, a spectral-normalized layer) or only until it has seen
+        enough says no where it would ignore them, and the core does not call it for that forward's modules
+        (its own forward at depth 0 is still called)."""
+        return True
+
     def child_install(self, core: Any) -> None:
         """Once in the probe's child, before the script runs: patch a torch function only this check watches.
         Not an event (never called elsewhere), so constructing a check in the parent patches nothing."""

@@ -8,9 +8,11 @@ DataLoaders) and writes the records several detectors share; then it hands the e
 subscribed to it (probe/check.py: `Check`), in registry order. It knows no check by name: the list comes
 from `detectors.recordings(cfg["checks"])`.
 
-Cost per optimizer step (probe/steps.py): a few ``torch._foreach_*`` calls over the parameters, one copy
-of the parameters into a preallocated buffer (for the update norm), and one device sync (``tolist`` of a
-single stacked vector). Activation and loss-input statistics are taken only on sampled steps.
+Cost per optimizer step (probe/steps.py): one ``torch._foreach_norm`` over the gradients per backward, a copy
+of the parameters before and after the step (into flat mirrors where the tensors are many and small,
+probe/flat.py; per-group norms are then whole-buffer ops) and one device sync (``tolist`` of a single stacked
+vector). Activation, loss-input and per-tensor statistics are taken only on sampled steps; an inner module's
+forward calls only the checks that asked for that top-level forward's inner modules (Check.wants_inner).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Recorder(OptimizerSteps):
         self.grads_seen: Any = None  # (gradients, their version counters) the last norms were measured on
         self.grads_touched = False  # GradScaler.unscale_ ran since the last backward (harness.install)
         self.micro_totals: list[Any] = []  # total grad norm after each backward since the last step
+        self.mode_deps: dict[int, list] = {}  # root id -> its dropout/BatchNorm layers (steps.py: _modes)
         self.pre_bwd_norm: Any = None
         self.step_losses: list[Any] = []
         self.loss_meta: dict[str, Any] = {}
@@ -102,7 +105,8 @@ class Recorder(OptimizerSteps):
         self.subs = {e: [c for c in self.checks if getattr(type(c), e) is not getattr(Check, e)] for e in Check.EVENTS}
         # the `forward` subscribers for an inner module's forward, off and on sampled steps (Check.forward_scope)
         self.fwd_inner = [c for c in self.subs["forward"] if c.forward_scope == "all"]
-        self.fwd_inner_sampled = [c for c in self.subs["forward"] if c.forward_scope != "roots"]
+        self.fwd_sampled = [c for c in self.subs["forward"] if c.forward_scope == "sampled"]
+        self.fwd_inner_now: list[Check] = []  # the inner-forward subscribers of the current top-level forward
 
     # ---------------------------------------------------------------- output
     def emit(self, kind: str, **rec: Any) -> None:
@@ -148,7 +152,15 @@ class Recorder(OptimizerSteps):
 
     # ---------------------------------------------------------------- forward hooks
     def fwd_pre(self, module: Any, args: Any) -> None:
-        if self.depth == 0 and not isinstance(module, _loss_cls()) and next(module.parameters(), None) is not None:
+        if self.depth == 0:
+            self._top_forward(module, args)
+        self.depth += 1
+
+    def _top_forward(self, module: Any, args: Any) -> None:
+        """A top-level forward starts: a model's (a module with parameters, not a loss) is recorded and its
+        checks told; for any, which checks get its inner module forwards (Check.wants_inner; sampled steps add
+        the forward_scope "sampled" ones)."""
+        if not isinstance(module, _loss_cls()) and next(module.parameters(), None) is not None:
             rid = id(module)
             if rid not in self.roots:
                 self.roots[rid] = _strong(module)  # kept alive: finish() reads them after the script returns
@@ -163,19 +175,28 @@ class Recorder(OptimizerSteps):
                 self._on_model_input(module, x)
             for c in self.subs["root_forward"]:
                 c.root_forward(self, module)
-        self.depth += 1
+        now = []
+        for c in self.fwd_inner:
+            try:
+                if c.wants_inner(self, module):
+                    now.append(c)
+            except Exception as e:  # noqa: BLE001 - a check's question must never break the user's forward
+                self.emit("harness-error", error=f"{c.id}: {e!r}")
+                now.append(c)
+        self.fwd_inner_now = now
 
     def fwd_post(self, module: Any, args: Any, out: Any) -> Any:
         self.depth = max(0, self.depth - 1)
-        import torch.nn as nn
-
-        subs = self.subs["forward"] if self.depth == 0 else self.fwd_inner_sampled if self.sampling else self.fwd_inner
+        if self.depth == 0:
+            subs = self.subs["forward"]
+        else:
+            subs = [*self.fwd_sampled, *self.fwd_inner_now] if self.sampling else self.fwd_inner_now
         for c in subs:
             try:
                 c.forward(self, module, args, out)
             except Exception as e:  # noqa: BLE001 - a check's statistic must never break the user's forward
                 self.emit("harness-error", error=f"{c.id}: {e!r}")
-        if self.mode == "overfit" and module.training and isinstance(module, nn.modules.dropout._DropoutNd):
+        if self.mode == "overfit" and module.training and isinstance(module, _dropout_cls()):
             # Overfit check: dropout would keep one batch from being memorised; make it the identity
             # without touching module.training, so the script's own train/eval mode stays visible.
             return args[0] if args else out
@@ -296,7 +317,7 @@ class Recorder(OptimizerSteps):
         self.grads_touched = False
         if ps:
             grads = [p.grad for p in ps]
-            norms = torch._foreach_norm(grads)
+            norms = torch._foreach_norm(grads)  # read once, no copy: one pass, as cheap as a flat mirror here
             self.last_grad_norms = (ps, norms)
             self.micro_totals.append(_stack_float(norms).norm())
             self.grads_seen = (grads, [g._version for g in grads])
@@ -406,3 +427,9 @@ def _const_value(t: Any) -> float | None:
     flat = t.detach().reshape(-1)
     v = flat[0]
     return float(v) if bool((flat == v).all()) else None
+
+
+def _dropout_cls() -> type:
+    import torch.nn as nn
+
+    return nn.modules.dropout._DropoutNd

@@ -25,6 +25,8 @@ WINDOW_FORWARDS = 4
 class OpWindow(Check):
     """Calls `self.op` for every torch call inside the first top-level forwards (see the module doc)."""
 
+    forward_scope = "roots"  # `forward` only closes the window when the top-level forward returns
+
     def __init__(self) -> None:
         self.mode: Any = None
         self.watched = 0

@@ -2,8 +2,10 @@
 and shared by all checks (loss, gradient norms per backward, update and parameter norms per group and, on
 sampled steps, per parameter; each model's training flag), plus the optimizer and parameter summaries.
 
-Cost per step: a few ``torch._foreach_*`` calls over the parameters, one copy of the parameters into a
-preallocated buffer (for the update norm), and one device sync (``tolist`` of a single stacked vector).
+Cost per step: the parameters copied before and after the step into preallocated flat mirrors when they are
+many small tensors (probe/flat.py: the per-group update and parameter norms are then a few whole-buffer ops),
+else one foreach copy, subtraction and norm call over them; per-tensor norms on sampled steps only; one device
+sync (``tolist`` of a single stacked vector).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from typing import Any
 
 from traintriage.probe.check import StopProbe, _finite, _plain, _stack_float, _strong, _tolist
+from traintriage.probe.flat import Flat, mirror
 
 # Steps on which activation / loss-input statistics are sampled (plus the last step). Sampling keeps the
 # per-step overhead to the foreach norms; the first steps show the init, the last one the trained state.
@@ -81,7 +84,11 @@ class OptimizerSteps:
         st["flags"] = {"bwd_since_step": self.bwd_since_step, "zero_after_bwd": self.zero_since_bwd,
                        "zero_since_step": self.zero_since_step}
         with torch.no_grad():  # (no_grad: the foreach ops take the parameters themselves, no detach() each)
-            if st["prev"] is None or len(st["prev"]) != len(ps):
+            # the parameters before the step: a flat mirror for many small tensors (probe/flat.py), else a clone each
+            st["flat"] = mirror(st.get("flat"), ps)
+            if st["flat"] is not None:
+                st["flat"].load(ps)
+            elif st["prev"] is None or len(st["prev"]) != len(ps):
                 st["prev"] = [p.detach().clone() for p in ps]
             else:
                 torch._foreach_copy_(st["prev"], ps)
@@ -100,7 +107,9 @@ class OptimizerSteps:
 
     def _modes(self, held: set[int]) -> list[dict[str, Any]]:
         """Each model's training flag and its dropout/BatchNorm layers; `trained`: an optimizer trains some of
-        its parameters (a frozen backbone called on its own may sit in eval mode on purpose)."""
+        its parameters (a frozen backbone called on its own may sit in eval mode on purpose). Which layers a
+        model has is looked up again on sampled steps only (a walk over every module per step costs as much as
+        the foreach norms on a 600-module model); their training flags are read every step."""
         import torch.nn as nn
 
         out = []
@@ -108,8 +117,10 @@ class OptimizerSteps:
             m = self.roots[rid]()
             if m is None:
                 continue
-            dep = [s for s in m.modules() if isinstance(s, (nn.modules.dropout._DropoutNd,
-                                                             nn.modules.batchnorm._BatchNorm))]
+            dep = None if self.sampling else self.mode_deps.get(rid)
+            if dep is None:  # walked on sampled steps and for a new root; the flags are read live every step
+                dep = self.mode_deps[rid] = [s for s in m.modules() if isinstance(s, (
+                    nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm))]
             out.append({"root": type(m).__name__, "training": bool(m.training), "mode_dependent": len(dep),
                         "mode_dependent_eval": sum(1 for s in dep if not s.training),
                         "trained": any(p.requires_grad and id(p) in held for p in m.parameters())})
@@ -124,22 +135,37 @@ class OptimizerSteps:
         self.n_steps_all += 1
         ps = st["params"]
         sample = self.sampling or st["steps"] <= 2
+        sizes = st["group_sizes"]
         with torch.no_grad():
             gp, gn = self.last_grad_norms if self.last_grad_norms is not None else ([], [])
             gn = gn if sample else []
             losses = self.step_losses
-            norms: list = []
-            if ps:
-                torch._foreach_sub_(st["prev"], ps)  # prev := before - after = -update
-                norms = list(torch._foreach_norm([*st["prev"], *ps]))  # ||update||, ||param||: one call
-            # one vector, one sync for the whole step: [update norms, param norms, grad norms (sampled steps),
+            norms: list = []  # per group ||update||, ||param||; per tensor (sampled steps) ||update||, ||param||
+            per: list = []
+            fl = st.get("flat")
+            if ps and fl is not None:  # flat: a few whole-buffer ops (probe/flat.py)
+                cur = st.get("cur")
+                if cur is None or not cur.matches(ps):  # laid out like the mirror of the parameters before
+                    cur = st["cur"] = Flat(ps)
+                cur.load(ps)
+                # ||before - after|| read from both buffers (torch.dist: no difference buffer written), ||after||
+                norms = [*fl.group_norms(sizes, cur.flat), *cur.group_norms(sizes)]
+                if sample:
+                    fl.flat.sub_(cur.flat)  # prev := before - after = -update
+                    per = list(torch._foreach_norm([*fl.views, *cur.views]))
+            elif ps:
+                torch._foreach_sub_(st["prev"], ps)
+                per = list(torch._foreach_norm([*st["prev"], *ps]))  # ||update||, ||param||: one call
+            # one vector, one sync for the whole step: [group norms, per-tensor norms, grad norms (sampled steps),
             # step grad norm, micro-step totals, losses, pre-backward norm]
-            vec = [_stack_float([*norms, *gn])] if norms or gn else []
+            vec = [_stack_float([*norms, *per, *gn])] if norms or per or gn else []
             vals = _tolist([*vec, st["step_grad"], *self.micro_totals, *losses,
                             self.pre_bwd_norm if self.pre_bwd_norm is not None else torch.full((), -1.0)])
         k = len(ps)
-        upd_v, pn_v = vals[:k], vals[k:2 * k]
-        i = 2 * k
+        i = len(norms)
+        grp_u, grp_w = vals[:i // 2], vals[i // 2:i]
+        upd_v, pn_v = vals[i:i + len(per) // 2], vals[i + len(per) // 2:i + len(per)]
+        i += len(per)
         gnorm_v = vals[i:i + len(gn)]
         i += len(gn)
         step_grad = vals[i]
@@ -149,17 +175,20 @@ class OptimizerSteps:
         loss_v = vals[i:i + len(losses)]
         i += len(losses)
         pre_bwd = vals[i]
-        # per group: ||update||, ||param||, relative update, lr actually applied, effective lr ratio
+        if not norms:  # per-tensor path: the groups' norms from the tensors'
+            j = 0
+            for n in sizes:
+                grp_u.append(math.sqrt(sum(x * x for x in upd_v[j:j + n])))
+                grp_w.append(math.sqrt(sum(x * x for x in pn_v[j:j + n])))
+                j += n
+        # per group: ||update||, ||param||, relative update, lr actually applied
         groups = []
-        j = 0
         for gi, g in enumerate(opt.param_groups):
-            n = st["group_sizes"][gi] if gi < len(st["group_sizes"]) else len(g["params"])
-            u = math.sqrt(sum(x * x for x in upd_v[j:j + n]))
-            w = math.sqrt(sum(x * x for x in pn_v[j:j + n]))
+            u = grp_u[gi] if gi < len(grp_u) else 0.0
+            w = grp_w[gi] if gi < len(grp_w) else 0.0
             lr = g.get("lr")
             lr = float(lr) if lr is not None else None
             groups.append({"lr": lr, "update": u, "param": w, "rel_update": u / w if w > 0 else None})
-            j += n
         rec: dict[str, Any] = {
             "opt": st["index"], "step": st["steps"] - 1,
             "loss": _finite(sum(loss_v) / len(loss_v)) if loss_v else None,
@@ -168,7 +197,7 @@ class OptimizerSteps:
             "grad_norm": _finite(micro[-1]) if micro else None, "grad_norm_at_step": _finite(step_grad),
             "grads_none": st["n_grad_none"], "n_params": k,
             "pre_backward_grad_norm": _finite(pre_bwd) if pre_bwd >= 0 else None,
-            "update_norm": math.sqrt(sum(x * x for x in upd_v)), "param_norm": math.sqrt(sum(x * x for x in pn_v)),
+            "update_norm": math.sqrt(sum(x * x for x in grp_u)), "param_norm": math.sqrt(sum(x * x for x in grp_w)),
             "groups": groups, "modes": st["modes"], **st["flags"],
         }
         if rec["param_norm"] > 0:

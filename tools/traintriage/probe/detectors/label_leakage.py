@@ -73,6 +73,19 @@ class Recording(Check):
     def __init__(self) -> None:
         self.last_embed: Any = None  # (token ids, embedding output) of the last nn.Embedding on [batch, time] ids
         self.future_checks = 0
+        self.has_embedding: dict[int, bool] = {}  # top-level module id -> it holds an nn.Embedding
+
+    def wants_inner(self, core: Any, top: Any) -> bool:
+        """Only nn.Embedding forwards are read, and only until FUTURE_CHECKS were made; whether a model holds
+        one is looked up once per model and again on sampled steps."""
+        import torch.nn as nn
+
+        if self.future_checks >= FUTURE_CHECKS:
+            return False
+        has = None if core.sampling else self.has_embedding.get(id(top))
+        if has is None:
+            has = self.has_embedding[id(top)] = any(isinstance(m, nn.Embedding) for m in top.modules())
+        return has
 
     def forward(self, core: Any, module: Any, args: Any, out: Any) -> None:
         import torch.nn as nn

@@ -87,6 +87,13 @@ def _rel(a: Any, b: Any) -> float:
     return float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
 
 
+def _token_ids(x: Any) -> bool:
+    """A [batch, time] integer tensor of at least MIN_SEQ positions: what the order test runs on."""
+    import torch
+
+    return isinstance(x, torch.Tensor) and x.dim() == 2 and not x.is_floating_point() and x.shape[1] >= MIN_SEQ
+
+
 class Recording(Check):
     """At the first forward on token ids: the dead position-shaped tensors, then the order test (`posblind`)."""
 
@@ -101,14 +108,16 @@ class Recording(Check):
         self.outs.clear()
         self.width = None
 
+    def wants_inner(self, core: Any, top: Any) -> bool:
+        """Inner forwards are read only until the first forward on token ids has been judged."""
+        return not self.done and _token_ids(core.last_input)
+
     def forward(self, core: Any, module: Any, args: Any, out: Any) -> None:
+        if self.done or not _token_ids(core.last_input):
+            return
         import torch
 
-        if self.done:
-            return
         x = core.last_input
-        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.is_floating_point() or x.shape[1] < MIN_SEQ:
-            return
         if core.depth > 0:
             if isinstance(out, torch.Tensor) and out.grad_fn is not None and len(self.outs) < 512:
                 if self.width is None and isinstance(module, torch.nn.Embedding):

@@ -89,16 +89,29 @@ class Recording(Check):
 
     def __init__(self) -> None:
         self.has_sn: dict[int, bool] = {}  # module id -> carries a spectral norm
+        self.top_has_sn: dict[int, bool] = {}  # top-level module id -> holds a spectral-normalized layer
         self.train_forwards: dict[int, int] = {}
         self.checked: dict[int, tuple[int, int]] = {}  # module id -> (measurements, last step measured)
 
-    def forward(self, core: Any, module: Any, args: Any, out: Any) -> None:
+    def _sn(self, module: Any) -> bool:
         mid = id(module)
         sn = self.has_sn.get(mid)
         if sn is None:
             sn = self.has_sn[mid] = bool(module._forward_pre_hooks or getattr(module, "parametrizations", None)) \
                 and bool(_spectral_norms(module))
-        if not sn:
+        return sn
+
+    def wants_inner(self, core: Any, top: Any) -> bool:
+        """Only spectral-normalized layers are read; whether a model holds one is looked up once per model and
+        again on sampled steps."""
+        has = None if core.sampling else self.top_has_sn.get(id(top))
+        if has is None:
+            has = self.top_has_sn[id(top)] = any(self._sn(m) for m in top.modules())
+        return has
+
+    def forward(self, core: Any, module: Any, args: Any, out: Any) -> None:
+        mid = id(module)
+        if not self._sn(module):
             return
         if module.training:
             self.train_forwards[mid] = self.train_forwards.get(mid, 0) + 1

@@ -1,0 +1,88 @@
+"""Flat mirrors of many small parameters (probe/flat.py): the step record's update and parameter norms per group
+are the same whether they come from a flat mirror or from the per-tensor foreach path they replaced."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+def test_flat_group_norms_equal_per_tensor_norms():
+    from traintriage.probe.flat import Flat, fits, mirror
+
+    g = torch.Generator().manual_seed(0)
+    before = [torch.randn(s, generator=g) for s in [(16, 8), (16,), (4, 16), (4,), (3, 3, 2)]]
+    after = [t + 1e-3 * torch.randn(t.shape, generator=g) for t in before]
+    assert fits(before)
+    a, b = Flat(before).load(before), Flat(after).load(after)
+    sizes = [2, 3]  # two param groups: tensors 0-1, then 2-4
+    upd = [x.item() for x in a.group_norms(sizes, b.flat)]
+    par = [x.item() for x in b.group_norms(sizes)]
+    for k, (lo, hi) in enumerate([(0, 2), (2, 5)]):
+        ref_u = sum(float((x - y).norm()) ** 2 for x, y in zip(before[lo:hi], after[lo:hi], strict=True)) ** 0.5
+        ref_w = sum(float(y.norm()) ** 2 for y in after[lo:hi]) ** 0.5
+        assert upd[k] == pytest.approx(ref_u, rel=1e-5) and par[k] == pytest.approx(ref_w, rel=1e-6)
+    assert all(torch.equal(v, t) for v, t in zip(b.views, after, strict=True))
+    # the same shapes reuse the buffer; a changed shape, dtype or tensor count builds a new one
+    assert mirror(a, after) is a
+    assert mirror(a, [*after[:4], torch.zeros(3, 3, 3)]) is not a
+    assert mirror(a, [t.double() for t in after]) is not a
+    assert mirror(a, after[:3]) is not a
+
+
+def test_fits_keeps_large_or_mixed_tensors_on_the_per_tensor_path():
+    from traintriage.probe.flat import FLAT_MAX_MEAN_NUMEL, fits, mirror
+
+    small = [torch.zeros(64, 64) for _ in range(10)]
+    assert fits(small)
+    assert not fits([torch.zeros(FLAT_MAX_MEAN_NUMEL + 1) for _ in range(3)])  # the bytes dominate: no extra copy
+    assert not fits([torch.zeros(4), torch.zeros(4, dtype=torch.float64)])
+    assert not fits([torch.zeros(4, dtype=torch.long)] * 3)
+    assert not fits([torch.zeros(4)])
+    assert mirror(None, [torch.zeros(4), torch.zeros(4).to_sparse()]) is None
+
+
+def _steps(tmp_path, monkeypatch, flat_max: int) -> tuple[list[dict], bool]:
+    """Four real Adam steps of a two-group model, recorded by the core's step hooks called as torch calls them."""
+    import traintriage.probe.flat as flat
+    from traintriage.probe.core import Recorder
+
+    monkeypatch.setattr(flat, "FLAT_MAX_MEAN_NUMEL", flat_max)
+    ev = tmp_path / f"ev{flat_max}.jsonl"
+    rec = Recorder({"mode": "observe", "steps": 100, "evidence": str(ev), "sandbox": str(tmp_path)}, checks=[])
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    opt = torch.optim.Adam([{"params": net[0].parameters()}, {"params": net[2].parameters(), "lr": 1e-2}], lr=1e-3)
+    x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
+    for _ in range(4):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        rec.before_backward(loss)
+        loss.backward()
+        rec.after_backward()
+        rec.opt_pre(opt, (), {})
+        opt.step()
+        rec.opt_post(opt, (), {})
+    rec.fh.close()
+    used = next(iter(rec.opts.values())).get("flat") is not None
+    return [r for r in map(json.loads, ev.read_text().splitlines()) if r["kind"] == "step"], used
+
+
+def test_step_record_is_the_same_through_a_flat_mirror(tmp_path, monkeypatch):
+    flat, used = _steps(tmp_path, monkeypatch, 1 << 14)
+    per, used_per = _steps(tmp_path, monkeypatch, 0)  # nothing fits: the per-tensor foreach path
+    assert used and not used_per
+    assert len(flat) == len(per) == 4
+    for a, b in zip(flat, per, strict=True):
+        for k in ("update_norm", "param_norm", "rel_update", "grad_norm", "grad_norm_at_step"):
+            assert a[k] == pytest.approx(b[k], rel=1e-5), k
+        for ga, gb in zip(a["groups"], b["groups"], strict=True):
+            assert ga["update"] == pytest.approx(gb["update"], rel=1e-5)
+            assert ga["param"] == pytest.approx(gb["param"], rel=1e-6)
+        assert ("params" in a) == ("params" in b)  # per-parameter rows on the sampled steps only, both ways
+        for ra, rb in zip(a.get("params", []), b.get("params", []), strict=True):
+            assert ra["update"] == pytest.approx(rb["update"], rel=1e-5) and ra["param"] == pytest.approx(rb["param"])
+    assert flat[0]["update_norm"] > 0 and "params" in flat[0] and "params" not in flat[3]

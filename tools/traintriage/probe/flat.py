@@ -1,0 +1,88 @@
+"""Many small tensors as one flat buffer, so that a per-step statistic over a model's parameters is a few
+whole-buffer ops instead of one op per tensor (the optimizer-step record, probe/steps.py: the parameters
+before and after the step, their update and parameter norms per param group).
+
+On CPU, ``torch._foreach_*`` ops loop over their tensors one kernel at a time: each tensor pays a dispatch
+(about 1-2 us for a copy, 3 us for a norm, measured with torch 2.x on one core, OMP_NUM_THREADS=1), so a
+600-tensor model pays 1-2 ms per foreach op whatever its size. A `Flat` mirror holds views of one
+preallocated buffer shaped like the tensors: one ``_foreach_copy_`` fills it, and then the norms per param
+group and of the difference of two mirrors are single ops over the whole buffer. Where the tensors are large
+the dispatch is lost in the bytes, and `fits` keeps those on the per-tensor path (no mirror, no extra memory).
+Gradients are not mirrored: their norms are one foreach pass that reads them once (probe/core.py), which a copy
+into a mirror would not beat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Mean elements per tensor at or below which a flat mirror pays: one copy pass over the elements (a few GB/s on
+# one core) costs less than the per-tensor dispatch it replaces (~2-3 us ~ 2-8 K float32 elements per op
+# saved; a mirror saves 2-3 ops per tensor). 600 Linear(64, 64) tensors (mean 2,080) run ~2.5x cheaper flat;
+# a 23M transformer (mean ~360 K) keeps the per-tensor path. Measured with benchmarks/bench_probe_overhead.py.
+FLAT_MAX_MEAN_NUMEL = 1 << 14
+
+
+def fits(ts: list) -> bool:
+    """Whether `ts` (dense tensors of one dtype on one device) are many and small enough for a flat mirror."""
+    import torch
+
+    if len(ts) < 2:
+        return False
+    t0 = ts[0]
+    dtype, device = t0.dtype, t0.device
+    if not (dtype.is_floating_point or dtype.is_complex):
+        return False
+    total = 0
+    for t in ts:
+        if t.layout != torch.strided or t.dtype != dtype or t.device != device:
+            return False
+        total += t.numel()
+    return total <= FLAT_MAX_MEAN_NUMEL * len(ts)
+
+
+class Flat:
+    """One buffer holding a copy of `ts` (views `views[i]` shaped like `ts[i]`); `bounds[i]` is where tensor i
+    starts in `flat` (`bounds[-1]`: the total)."""
+
+    def __init__(self, ts: list) -> None:
+        import torch
+
+        self.shapes = [t.shape for t in ts]
+        self.bounds = [0]
+        for t in ts:
+            self.bounds.append(self.bounds[-1] + t.numel())
+        self.flat = torch.empty(self.bounds[-1], dtype=ts[0].dtype, device=ts[0].device)
+        with torch.no_grad():  # views made and written under no_grad alike (autograd forbids mixing the two)
+            self.views = [self.flat[a:b].view(s) for a, b, s in zip(self.bounds, self.bounds[1:], self.shapes, strict=False)]
+
+    def matches(self, ts: list) -> bool:
+        return len(ts) == len(self.shapes) and all(t.shape == s for t, s in zip(ts, self.shapes, strict=True)) \
+            and ts[0].dtype == self.flat.dtype and ts[0].device == self.flat.device
+
+    def load(self, ts: list) -> Flat:
+        import torch
+
+        with torch.no_grad():
+            torch._foreach_copy_(self.views, ts)
+        return self
+
+    def group_norms(self, sizes: list[int], minus: Any = None) -> list:
+        """The 2-norm of each run of `sizes` consecutive tensors (the optimizer's param groups), as 0-d tensors;
+        with `minus` (a buffer laid out like `flat`), the norm of the difference flat - minus, read from both
+        buffers in one pass (torch.dist) without writing it."""
+        import torch
+
+        out, i = [], 0
+        for n in sizes:
+            a, b = self.bounds[i], self.bounds[i + n]
+            out.append(self.flat[a:b].norm() if minus is None else torch.dist(self.flat[a:b], minus[a:b]))
+            i += n
+        return out
+
+
+def mirror(old: Flat | None, ts: list) -> Flat | None:
+    """`old` reused when it still matches `ts`, a new mirror when `ts` fit one, else None (per-tensor path)."""
+    if old is not None and old.matches(ts):
+        return old
+    return Flat(ts) if fits(ts) else None
