@@ -306,17 +306,18 @@ def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path):
         # one thread, as the eval harness gives its children when several run at once
         env = dict(os.environ, TMPDIR=str(tmp_path), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         if c.nproc_per_node:  # a DDP case runs as its docstring says: torchrun --nproc-per-node N train.py (cold)
-            from traintriage.probe.launch import LOOPBACK, free_port
-
-            cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={c.nproc_per_node}",
-                   f"--master-addr={LOOPBACK}", f"--master-port={free_port()}", script]
+            # --standalone: the rendezvous store binds port 0 itself. A port picked free beforehand and bound later
+            # can be taken in between by another job's ranks (a rank then aborted with SIGABRT, twice, while other
+            # torchrun jobs ran on the machine).
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc-per-node={c.nproc_per_node}", script]
             cpu0 = children_cpu_s()
             proc = subprocess.run(cmd, cwd=c.path, capture_output=True, text=True,
                                   timeout=SCRIPT_WALL_LIMIT_S, env=env)
             rc, stdout, stderr, cpu = proc.returncode, proc.stdout, proc.stderr, children_cpu_s() - cpu0
         else:
             rc, stdout, stderr, cpu = plain_run(script, c.path, env, tmp_path, SCRIPT_WALL_LIMIT_S)
-        assert rc == 0, f"{c.name}/{script} exited {rc}:\n{stderr[-2000:]}"
+        assert rc == 0, f"{c.name}/{script} exited {rc}:\n{stderr[:3000]}\n...\n{stderr[-2000:]}"
         assert stdout.strip(), f"{c.name}/{script} printed nothing"
         if kind != "broken":  # a fix or a healthy control learns: it does not end on NaN (seen: a fix that diverged)
             last = stdout.strip().splitlines()[-1]
