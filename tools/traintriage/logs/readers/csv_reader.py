@@ -29,6 +29,7 @@ from traintriage.logs.readers._common import (
     numpy_or_none,
     pick,
     regular,
+    repeats,
 )
 
 FORMAT = "csv"
@@ -385,15 +386,9 @@ def _steps(cells: list[bytes], rows, lineno, skips: list, keep, np):  # noqa: AN
     return out
 
 
-# A column whose cells repeat (an epoch counter, a constant or stepped LR) converts each distinct cell
-# once: float() of a full-precision number costs more than a dict lookup. At most 16 distinct in 256 cells spread over
-# the column (a slowly falling loss repeats locally, not over the block).
-_SAMPLE, _FEW = 256, 16
-
-
 def _floats(cells: list[bytes]) -> array:
     """array('d') of float(cell) per cell (ValueError as float() raises it)."""
-    if len(cells) > _SAMPLE and len(set(cells[:: len(cells) // _SAMPLE])) <= _FEW:
+    if repeats(cells):  # each distinct cell converted once
         conv = {c: float(c) for c in dict.fromkeys(cells)}
         return array("d", map(conv.__getitem__, cells))
     return array("d", map(float, cells))

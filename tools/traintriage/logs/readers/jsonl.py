@@ -30,6 +30,7 @@ from traintriage.logs.readers._common import (
     loads,
     numpy_or_none,
     pick,
+    repeats,
     wall_seconds,
 )
 
@@ -44,11 +45,8 @@ _TO_COMMA = bytes.maketrans(b":}\n", b",,,")
 # What a token holding only a JSON number may contain (its JSON whitespace included); anything else (NaN,
 # strings, true, brackets) sends the line to the one-by-one path.
 _NUMBER_BYTES = b"0123456789+-.eE \t\r,"
-# A column whose tokens repeat (a constant or stepped LR, an epoch) converts each distinct token once: at most
-# 16 distinct in 256 tokens spread over the column.
-_SAMPLE, _FEW = 256, 16
-_SENTINEL = 8.5e-301
-_LUT: dict = {}  # numpy tables, made on first use  # the number put in a token to see which metric it is (no writer logs it)
+_SENTINEL = 8.5e-301  # the number put in a token to see which metric it is (no writer logs it)
+_LUT: dict = {}  # numpy tables, made on first use
 
 
 def sniff(path: Path) -> bool:
@@ -328,7 +326,7 @@ def _columns(chunk: bytes, fast, tpl: _Template, np):  # noqa: ANN001, ANN202
 
     def numbers(k: int) -> list:
         col = column(k)
-        if len(col) > _SAMPLE and len(set(col[:: len(col) // _SAMPLE])) <= _FEW:  # repeating: each distinct token once
+        if repeats(col):  # each distinct token converted once (readers/_common.py)
             uniq = list(dict.fromkeys(col))
             vals = _json_numbers(uniq)
             if vals is not None:

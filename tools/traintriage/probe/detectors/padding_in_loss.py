@@ -88,9 +88,10 @@ def _mask_never_applied(cs: list[dict[str, Any]]) -> list:
             continue
         by_ii.setdefault((c["fn"], ii), []).append(c)
     for (fn, ii), group in by_ii.items():
-        total = sum(math.prod(c.get("target_shape") or [0]) for c in group)
-        if len(group) < MASK_MIN_CALLS or total == 0 or any(c["n_targets"] != math.prod(c.get("target_shape") or [0])
-                                                             for c in group):
+        sizes = [math.prod(c.get("target_shape") or [0]) for c in group]  # targets per call
+        total = sum(sizes)
+        if len(group) < MASK_MIN_CALLS or total == 0 or any(c["n_targets"] != n
+                                                             for c, n in zip(group, sizes, strict=True)):
             continue
         lo, hi = min(c.get("target_min", 0) for c in group), max(c.get("target_max", 0) for c in group)
         return [finding("padding-in-loss", "warning", 0.45,
