@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import shutil
+import struct
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,24 @@ def test_tensorboard_half_val_is_read_and_a_corrupt_one_is_a_proto_error():
     bad = tensor(bytes([0xFF, 0xFF, 0x07]))  # 0x1FFFF: 17 bits
     with pytest.raises(ProtoError, match="half_val"):
         _tensor_scalar(bad, 0, len(bad))
+
+
+def test_tensorboard_number_field_with_the_wrong_wire_type_is_a_proto_error():
+    """A TensorProto's int_val (field 7) is a varint or packed; float_val (5) a fixed32 or packed. Another wire
+    type is a corrupt record, not a crash (the 10k fuzz run, seed 4, found a TypeError here: int_val sent as a
+    fixed32, whose value is a position, was unpacked as a packed span)."""
+    from traintriage.logs.readers._pb import ProtoError
+    from traintriage.logs.readers.tensorboard_proto import _tensor_scalar
+
+    dt_int32 = bytes([0x08, 3])
+    ok = dt_int32 + bytes([0x38, 5])  # field 7, wire type 0: int_val 5
+    assert _tensor_scalar(ok, 0, len(ok)) == 5.0
+    fixed32 = dt_int32 + bytes([0x3D, 1, 0, 0, 0])  # field 7, wire type 5
+    with pytest.raises(ProtoError, match="varint field"):
+        _tensor_scalar(fixed32, 0, len(fixed32))
+    dt_float = bytes([0x08, 1])
+    ok = dt_float + bytes([0x2D]) + struct.pack("<f", 0.5)  # field 5, wire type 5: float_val 0.5
+    assert _tensor_scalar(ok, 0, len(ok)) == 0.5
+    as_varint = dt_float + bytes([0x28, 7])  # field 5, wire type 0
+    with pytest.raises(ProtoError, match="float field"):
+        _tensor_scalar(as_varint, 0, len(as_varint))
