@@ -299,6 +299,7 @@ NON_FINITE = re.compile(r"\b(nan|inf)\b", re.I)
 
 
 @pytest.mark.slow
+@pytest.mark.corpus
 @pytest.mark.parametrize("c", [pytest.param(c, marks=[pytest.mark.xdist_group("torchrun")] if c.nproc_per_node else [])
                                for c in ALL_CASES], ids=lambda c: c.name)
 def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path):

@@ -30,3 +30,18 @@ def test_python_block_runs_as_written(i: int, tmp_path: Path):
         logs = subprocess.run([sys.executable, "-m", "traintriage", "logs", str(watch), "--json"], cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)
         assert logs.returncode in (0, 1) and '"loss"' in logs.stdout, logs.stderr[-2000:]
+
+
+def test_ci_runs_the_readme_commands_and_every_test_the_default_run_leaves_out():
+    """.ci/run calls the README's install and test commands, and `pytest -q -m corpus`: the tests that the
+    default run deselects (pyproject addopts `-m 'not corpus'`) still run in CI."""
+    root = README.parent
+    ci = [ln.strip() for ln in (root / ".ci" / "run").read_text().splitlines() if ln.strip() and ln[0] != "#"]
+    text = README.read_text(encoding="utf-8")
+    install = "pip install torch==2.13.0 && pip install -e '.[dev]'"
+    assert install in text and install in ci
+    assert "pytest -q" in text and ci[-1] == "pytest -q"
+    addopts = re.search(r'^addopts = "(.*)"$', (root / "pyproject.toml").read_text(), re.M).group(1)
+    deselected = re.findall(r"-m '?not (\w+)'?", addopts)
+    assert deselected == ["corpus"], addopts
+    assert "pytest -q -m corpus" in ci

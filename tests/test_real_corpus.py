@@ -92,6 +92,7 @@ def test_harness_loads_the_folder():
 
 
 @pytest.mark.slow
+@pytest.mark.corpus
 @pytest.mark.parametrize("script", SCRIPTS, ids=IDS)
 def test_runs_as_plain_python_and_prints_its_metric(script: Path, tmp_path: Path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
