@@ -21,6 +21,22 @@ from test_server_probe import (  # noqa: F401
 )
 from traintriage.probe import runner, warm
 
+# Not rerun cold: a cold probe runs the same sandbox code (sandbox.sandboxed) as a warm one, after an exec instead
+# of a fork, so what a cold rerun can find is in how the layers come up, not in each rule. The write ops keep
+# one per kind of kernel access right (remove a file, remove a tree, rename, write into a file); two detector
+# checks of an ordinary loop (no sandbox layer involved) are not rerun at all.
+del test_write_outside_fails_in_the_script_and_never_reaches_disk  # noqa: F821 - from the * import
+del test_a_loop_that_never_steps_is_a_finding, test_a_working_manual_update_loop_is_not_flagged  # noqa: F821
+COLD_WRITE_ACTS = ("os.remove", "shutil.rmtree", "os.rename", "os.open")
+
+
+@pytest.mark.parametrize("act", COLD_WRITE_ACTS)
+def test_write_outside_fails_cold(user, act: str) -> None:  # noqa: ANN001 - the hostile module's fixture
+    import test_sandbox_hostile as hostile
+
+    assert act in hostile.WRITE_ACTS
+    hostile.test_write_outside_fails_in_the_script_and_never_reaches_disk(user, act)
+
 # one xdist worker runs the whole module in order: its last test counts the starts of that process
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cold")]
 _WARM_BEFORE: dict[str, int] = {}
