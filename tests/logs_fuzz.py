@@ -1,6 +1,7 @@
 """A seeded generator of malformed run logs across all seven formats, and a driver that reads each one.
 
-Pure Python and deterministic: `inputs(seed, n)` yields the same n cases for the same seed and base files.
+Pure Python and deterministic: `inputs(seed, n)` yields the same n cases for the same seed on every run (the
+bases are the same bytes each time, the TensorBoard ones written with fixed wall times).
 The bases are valid files written by the real writers (TensorBoard's SummaryWriter, written fresh; the W&B,
 MLflow, HF and Lightning files checked in under tests/data/logs, see its README) plus text/CSV/JSONL logs in
 the shapes training scripts print. Each case is a base with one or two mutations: byte flips, truncation,
@@ -30,6 +31,8 @@ from traintriage.logs.readers import _crc32c
 
 DATA = Path(__file__).parent / "data" / "logs"
 FORMATS = ("text", "csv", "jsonl", "hf", "tensorboard", "wandb", "mlflow")
+# The TensorBoard bases' wall clock (2023-11-14): any fixed time; only its being fixed matters.
+TB_WALL0 = 1.7e9
 # Cases per format out of every 100 (sqlite MLflow stores are ~1 MB each, so they get fewer).
 SHARE = {"text": 18, "csv": 15, "jsonl": 15, "hf": 14, "tensorboard": 16, "wandb": 12, "mlflow": 10}
 
@@ -96,22 +99,31 @@ def _jsonl_bases(rng: random.Random) -> dict[str, bytes]:
 
 
 def _tensorboard_bases(tmp: Path) -> dict[str, dict[str, bytes]]:
-    """Event files written by torch.utils.tensorboard.SummaryWriter (simple and tensor-encoded scalars)."""
+    """Event files written by torch.utils.tensorboard.SummaryWriter (simple and tensor-encoded scalars), with
+    fixed wall times: every event's is given, and the writer's own first event (file_version) reads a frozen
+    clock. Without them the bytes changed from run to run, so a seed did not name the same cases (a crash the
+    10k run found, seed 4 case 1574, did not come back when rerun)."""
+    import unittest.mock
+
     import torch
     from torch.utils.tensorboard import SummaryWriter
 
     out: dict[str, dict[str, bytes]] = {}
     for name, kw in (("simple", {}), ("new_style", {"new_style": True})):
         d = tmp / f"tb_{name}"
-        w = SummaryWriter(str(d))
-        for s in range(40):
-            w.add_scalar("train/loss", 2.0 / (s + 1), s, **kw)
-            w.add_scalar("lr", 1e-3, s, **kw)
-            if s % 10 == 0:
-                w.add_histogram("weights", torch.linspace(-1, 1, 20), s)
-                w.add_text("note", f"step {s}", s)
-        w.close()
-        out[name] = {f.name: f.read_bytes() for f in d.iterdir() if "tfevents" in f.name}
+        with unittest.mock.patch.object(time, "time", lambda: TB_WALL0):
+            w = SummaryWriter(str(d))
+            for s in range(40):
+                t = TB_WALL0 + s
+                w.add_scalar("train/loss", 2.0 / (s + 1), s, walltime=t, **kw)
+                w.add_scalar("lr", 1e-3, s, walltime=t, **kw)
+                if s % 10 == 0:
+                    w.add_histogram("weights", torch.linspace(-1, 1, 20), s, walltime=t)
+                    w.add_text("note", f"step {s}", s, walltime=t)
+            w.close()
+        # the writer names its file by host, pid and a counter: a fixed name keeps the cases the same too
+        out[name] = {f"events.out.tfevents.{int(TB_WALL0)}.fuzz": f.read_bytes() for f in d.iterdir()
+                     if "tfevents" in f.name}
     return out
 
 

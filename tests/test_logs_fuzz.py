@@ -78,10 +78,13 @@ def test_fuzz_readers_10k(base_files, tmp_path, seed):
     _fuzz(base_files, tmp_path, seed=seed, n=FUZZ_TOTAL // len(FUZZ_SEEDS))
 
 
-def test_fuzz_generator_is_deterministic(base_files):
+def test_fuzz_generator_is_deterministic(base_files, tmp_path):
+    """A seed names the same cases on every run: the same mutations of bases that are the same bytes."""
     a = [(c.fmt, c.base, c.mutations, c.files) for c in inputs(base_files, 7, 100)]
     b = [(c.fmt, c.base, c.mutations, c.files) for c in inputs(base_files, 7, 100)]
     assert a == b and len({x[0] for x in a}) == len(FORMATS)
+    again = bases(tmp_path)  # written afresh, SummaryWriter included
+    assert again == base_files
 
 
 # --- files that are not regular files: refused before open, never block -------------------------------------
