@@ -267,13 +267,15 @@ def _plain(chunk: bytes, np) -> bool | None:  # noqa: ANN001 - numpy
     whether it has \\r\\n line ends. (Lines over the csv module's field size limit: _block.)"""
     if b'"' in chunk or not chunk.isascii():
         return None
-    cr = chunk.count(b"\r")
-    if cr and chunk.count(b"\r\n") != cr:
+    b = np.frombuffer(chunk, np.uint8)
+    at = np.flatnonzero(b < 32)  # control bytes: line ends, mostly
+    c = b[at]
+    if not ((c == 10) | (c == 9) | (c == 13)).all():
         return None
-    controls = int(np.count_nonzero(np.frombuffer(chunk, np.uint8) < 32))
-    if controls != chunk.count(b"\t") + chunk.count(b"\n") + cr:
+    cr = at[c == 13]
+    if cr.size and not (b[np.minimum(cr + 1, b.size - 1)] == 10).all():  # (a last \r: itself, not 10)
         return None
-    return cr > 0
+    return bool(cr.size)
 
 
 def _bulk(fb, offset: int, cols: _Columns, rb: RunBuilder, delim: str, np) -> None:  # noqa: ANN001
