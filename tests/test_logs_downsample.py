@@ -107,11 +107,13 @@ def test_long_csv_with_wall_times_is_sampled_consistently(tmp_path):
 
 @pytest.mark.parametrize("width", [256, 255])
 def test_row_medians_are_numpys(width):
-    """The spike rule's block medians (by a sort) are np.median's, ties and repeated values included."""
+    """Row medians by a sort (the spike rule's blocks, the detectors' running medians) are np.median's, ties,
+    repeated values, infinities and NaNs included."""
     import numpy as np
-    from traintriage.logs.downsample import _median_rows
+    from traintriage.logs.downsample import median_rows
 
     rng = np.random.default_rng(0)
     a = np.concatenate((rng.standard_normal((200, width)), rng.integers(0, 5, (100, width)) * 0.1))  # ties too
-    got, want = _median_rows(np, a), np.median(a, axis=1)
+    a[rng.integers(0, 300, 40), rng.integers(0, width, 40)] = rng.choice([np.nan, np.inf, -np.inf], 40)
+    got, want = median_rows(np, a), np.median(a, axis=1)
     assert got.tobytes() == want.tobytes()
