@@ -159,3 +159,26 @@ def test_integers_are_exact_int64():
     assert ints == {b"0": 0, b"-0": 0, b"7": 7, b"-12": -12, b"9007199254740993": 9007199254740993,
                     b"9223372036854775807": 9223372036854775807, b"-9223372036854775807": -9223372036854775807}
     assert list(got.integer) == [True] * 8 + [False, False]
+
+
+def test_runs_of_equal_tokens_read_as_each_one_alone():
+    """A column with runs of equal cells (a constant learning rate, an epoch counter, '1.5' next to '1.50') is
+    parsed once per run, with the values and flags each token has alone."""
+    rng = random.Random(5)
+    toks = []
+    while len(toks) < 30_000:
+        t = rng.choice([b"0.0003", b"3e-4", b"7", b"-0", b"1.5", b"1.50", b" 1.5", b"nan", b"1_0", b"",
+                        repr(rng.random()).encode()])
+        toks += [t] * rng.choice([1, 1, 2, 50, 700])
+    for as_json in (True, False):
+        got = _parse(toks, as_json=as_json)
+        alone = {t: _parse([t], as_json=as_json) for t in set(toks)}
+        for i, t in enumerate(toks):
+            one = alone[t]
+            assert bool(got.ok[i]) == bool(one.ok[0]) and bool(got.int_ok[i]) == bool(one.int_ok[0]), t
+            assert bool(got.integer[i]) == bool(one.integer[0]), t
+            if got.ok[i]:
+                assert _same(float(got.value[i]), float(one.value[0])), t
+                assert _same(float(got.value[i]), float(_reference(t, as_json=as_json))), t
+            if got.int_ok[i]:
+                assert int(got.int_value[i]) == int(one.int_value[0]), t

@@ -38,6 +38,9 @@ CLINGER_POW10, CLINGER_M = 22, 1 << 53
 # token) stay in the L2 cache and in the heap (at 32k the large temporaries are mmapped afresh each pass:
 # 1-2 s of page faults per 200 MB); 4k: 1.5x the CPU time (the per-call cost).
 CHUNK = 8192
+# Share of a pass's tokens that must repeat the token before them for runs of equal tokens to be parsed once:
+# comparing a token with the one before costs a few ns, parsing one about a hundred.
+REPEATS = 0.25
 
 _K: dict = {}  # constants made on first use (numpy arrays), and the self-test's verdict
 
@@ -159,11 +162,40 @@ def parse(np, buf, starts, ends, *, json: bool) -> Parsed:  # noqa: ANN001
     ends = np.asarray(ends, np.int64)
     out = Parsed(np, starts.size)
     for a in range(0, starts.size, CHUNK):
-        _parse(np, buf, starts[a : a + CHUNK], ends[a : a + CHUNK], json, k, out, slice(a, a + CHUNK))
+        s, e = starts[a : a + CHUNK], ends[a : a + CHUNK]
+        first = _firsts(np, buf, s, e, k)
+        if first is None:
+            res = _parse(np, buf, s, e, json, k)
+        else:  # each run of equal tokens parsed once
+            u = np.flatnonzero(first)
+            back = np.cumsum(first) - 1
+            res = [r[back] for r in _parse(np, buf, s[u], e[u], json, k)]
+        at = slice(a, a + s.size)
+        out.ok[at], out.value[at], out.integer[at], out.int_ok[at], out.int_value[at] = res
     return out
 
 
-def _parse(np, buf, starts, ends, json: bool, k, out: Parsed, at: slice) -> None:  # noqa: ANN001, C901, PLR0912, PLR0915
+def _firsts(np, buf, s, e, k):  # noqa: ANN001, ANN202
+    """Which tokens differ from the one before them (byte for byte), or None when fewer than REPEATS of them
+    repeat it: a pass over a constant learning rate or an epoch counter parses each run of equal cells once."""
+    n = s.size
+    length = e - s
+    win = np.ndarray((buf.size - WIDTH + 1,), dtype=f"V{WIDTH}", buffer=buf, strides=(1,))
+    lanes = win[s].view(np.uint64).reshape(n, WIDTH // 8)
+    head = k["junk"][WIDTH - np.minimum(length, WIDTH)]  # a token's bytes, not the window's rest (WIDTH == DIGITS)
+    lanes &= head.view(np.uint64).reshape(n, WIDTH // 8)
+    same = (length[1:] == length[:-1]) & (length[1:] <= WIDTH)
+    for j in range(WIDTH // 8):
+        same &= lanes[1:, j] == lanes[:-1, j]
+    if int(np.count_nonzero(same)) < REPEATS * n:
+        return None
+    first = np.ones(n, bool)
+    first[1:] = ~same
+    return first
+
+
+def _parse(np, buf, starts, ends, json: bool, k):  # noqa: ANN001, ANN202, C901, PLR0912, PLR0915
+    """(ok, value, integer, int_ok, int_value) of one pass's tokens (the fields of Parsed)."""
     n = starts.size
     length = ends - starts
     ok = (length > 0) & (length <= WIDTH)
@@ -266,8 +298,7 @@ def _parse(np, buf, starts, ends, json: bool, k, out: Parsed, at: slice) -> None
         if json:  # float(int('-0')) is 0.0
             negative &= ~integer | (mant != 0)
         np.negative(value, out=value, where=negative)
-    out.ok[at], out.value[at], out.integer[at] = ok, value, integer
-    out.int_ok[at], out.int_value[at] = int_ok, iv
+    return ok, value, integer, int_ok, iv
 
 
 def _scale(np, mant, ex, k):  # noqa: ANN001, ANN202
