@@ -161,29 +161,28 @@ def parse(np, buf, starts, ends, *, json: bool) -> Parsed:  # noqa: ANN001
     starts = np.asarray(starts, np.int64)
     ends = np.asarray(ends, np.int64)
     out = Parsed(np, starts.size)
+    win = np.ndarray((buf.size - WIDTH + 1,), dtype=f"V{WIDTH}", buffer=buf, strides=(1,))
     for a in range(0, starts.size, CHUNK):
         s, e = starts[a : a + CHUNK], ends[a : a + CHUNK]
-        first = _firsts(np, buf, s, e, k)
+        m = win[s].view(np.uint8).reshape(s.size, WIDTH)  # each token's window
+        first = _firsts(np, m, e - s, k)
         if first is None:
-            res = _parse(np, buf, s, e, json, k)
+            res = _parse(np, buf, m, s, e, json, k)
         else:  # each run of equal tokens parsed once
             u = np.flatnonzero(first)
             back = np.cumsum(first) - 1
-            res = [r[back] for r in _parse(np, buf, s[u], e[u], json, k)]
+            res = [r[back] for r in _parse(np, buf, m[u], s[u], e[u], json, k)]
         at = slice(a, a + s.size)
         out.ok[at], out.value[at], out.integer[at], out.int_ok[at], out.int_value[at] = res
     return out
 
 
-def _firsts(np, buf, s, e, k):  # noqa: ANN001, ANN202
+def _firsts(np, m, length, k):  # noqa: ANN001, ANN202
     """Which tokens differ from the one before them (byte for byte), or None when fewer than REPEATS of them
     repeat it: a pass over a constant learning rate or an epoch counter parses each run of equal cells once."""
-    n = s.size
-    length = e - s
-    win = np.ndarray((buf.size - WIDTH + 1,), dtype=f"V{WIDTH}", buffer=buf, strides=(1,))
-    lanes = win[s].view(np.uint64).reshape(n, WIDTH // 8)
+    n = length.size
     head = k["junk"][WIDTH - np.minimum(length, WIDTH)]  # a token's bytes, not the window's rest (WIDTH == DIGITS)
-    lanes &= head.view(np.uint64).reshape(n, WIDTH // 8)
+    lanes = m.view(np.uint64) & head.view(np.uint64).reshape(n, WIDTH // 8)
     same = (length[1:] == length[:-1]) & (length[1:] <= WIDTH)
     for j in range(WIDTH // 8):
         same &= lanes[1:, j] == lanes[:-1, j]
@@ -194,14 +193,12 @@ def _firsts(np, buf, s, e, k):  # noqa: ANN001, ANN202
     return first
 
 
-def _parse(np, buf, starts, ends, json: bool, k):  # noqa: ANN001, ANN202, C901, PLR0912, PLR0915
-    """(ok, value, integer, int_ok, int_value) of one pass's tokens (the fields of Parsed)."""
+def _parse(np, buf, m, starts, ends, json: bool, k):  # noqa: ANN001, ANN202, C901, PLR0912, PLR0915
+    """(ok, value, integer, int_ok, int_value) of one pass's tokens (the fields of Parsed); m: their windows."""
     n = starts.size
     length = ends - starts
     ok = (length > 0) & (length <= WIDTH)
     lc = np.where(ok, length, 0)
-    win = np.ndarray((buf.size - WIDTH + 1,), dtype=f"V{WIDTH}", buffer=buf, strides=(1,))
-    m = win[starts].view(np.uint8).reshape(n, WIDTH)
     inside = k["lowbits"][lc]
 
     def cls(b):  # noqa: ANN001, ANN202 - the byte class's bits in each token; None when no window has one

@@ -6,8 +6,9 @@ are "not logged this row" (Lightning writes step and epoch metrics on separate r
 counted and reported.
 
 Speed: the file is read in blocks of bytes. A block with no quote, carriage return, control byte or non-ASCII
-byte is plain comma-separated text, so its rows are its lines split at the delimiter: the cells of each column
-are converted in one map(float) (numpy finds the line ends, the cell counts and the empty cells). From the
+byte is plain comma-separated text, so its rows are its lines split at the delimiter: numpy finds the line ends, the
+cell bounds and the empty cells, and the cells are parsed where they lie in the block (readers/_numbers.py:
+float()'s value bit for bit; a cell it cannot prove is read by float() alone, as the row path reads it). From the
 first block that is not plain the csv module reads the rest row by row (quoted cells may span lines).
 VECTORIZED = False reads the whole file with the csv module; both give the same Run (tests/test_logs_bulk.py).
 """
@@ -34,8 +35,8 @@ from traintriage.logs.readers._common import (
 FORMAT = "csv"
 # False: the csv module reads every row (the reference behaviour the block path must reproduce).
 VECTORIZED = True
-# Bytes per block of the bulk path: the per-block numpy work is amortized, and the block's cell lists (about 10x
-# the bytes as Python objects) stay a few tens of MB whatever the file's size.
+# Bytes per block of the bulk path: the per-block numpy work is amortized, and the block's cell offsets (a few
+# int64 per cell) stay a few tens of MB whatever the file's size.
 BLOCK = 2 << 20
 # Integers up to 2**53 convert to the same int whether read as int(text) (the bulk path) or int(float(text))
 # (to_step, the row path); a larger step goes through to_step.

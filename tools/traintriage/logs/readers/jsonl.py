@@ -7,9 +7,11 @@ never fatal unless nothing is readable.
 Speed: the file is read in blocks. The first record whose every number can vary becomes a *template*: its
 text cut at the JSON separators (',', ':', '}', line end), the tokens that are numbers (checked one by one:
 putting another number in that token changes exactly that metric) and the literal tokens around them. A
-block's lines with the template's separators and literal tokens are the template with other numbers; the
-numbers of each column are checked to be JSON numbers and converted in one json.loads, so a record costs no
-dict and no per-value Python call. The other lines are read one by one. VECTORIZED = False reads every line
+block's lines with the template's separators and literal tokens are the template with other numbers (numpy
+finds the separators and compares the literal tokens in place); their number tokens are parsed where they lie
+in the block (readers/_numbers.py: JSON's grammar checked, json.loads' value bit for bit), so a record costs no
+dict, no bytes object and no Python number. A token the bulk parse cannot prove goes through json.loads alone,
+and a line with one that is not a JSON number is read one by one, as are the other lines. VECTORIZED = False reads every line
 one by one; both give the same Run (tests/test_logs_bulk.py).
 """
 
@@ -37,7 +39,7 @@ from traintriage.logs.readers._common import (
 FORMAT = "jsonl"
 # False: every line is read one by one (the reference behaviour the block path must reproduce).
 VECTORIZED = True
-BLOCK = 2 << 20  # bytes per block: numpy's per-block work amortized, the block's token lists a few tens of MB
+BLOCK = 2 << 20  # bytes per block: numpy's per-block work amortized, the block's token offsets a few tens of MB
 # Longest line learned as a template (learning loads it once per token).
 MAX_TEMPLATE_BYTES = 4096
 _SEPS = b",:}\n"
