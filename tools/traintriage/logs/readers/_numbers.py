@@ -299,9 +299,13 @@ def _parse(np, buf, m, starts, ends, json: bool, k):  # noqa: ANN001, ANN202, C9
 
 
 def _scale(np, mant, ex, k):  # noqa: ANN001, ANN202
-    """(mant * 10**ex rounded to float64, where that rounding is proven correct)."""
-    if _x87(np):
-        p = k["p10ld"][np.abs(ex)]
+    """(mant * 10**ex rounded to float64, where that rounding is proven correct). A pass whose every token is
+    within Clinger's fast path (short numbers: a 4-decimal loss, an epoch) takes it in float64 (SIMD), the
+    others the x87 path where there is one."""
+    a = np.abs(ex)
+    exact = (mant < CLINGER_M) & (a <= CLINGER_POW10)
+    if _x87(np) and not exact.all():
+        p = k["p10ld"][a]
         r = mant.astype(np.longdouble)
         up = ex > 0
         if up.all():
@@ -311,9 +315,10 @@ def _scale(np, mant, ex, k):  # noqa: ANN001, ANN202
             if up.any():
                 r[up] *= p[up]
         return r.astype(np.float64), ~_midpoint(np, r)
-    p = k["p10d"][np.minimum(np.abs(ex), CLINGER_POW10)]
+    p = k["p10d"][np.minimum(a, CLINGER_POW10)]
     m = mant.astype(np.float64)
-    exact = (mant < CLINGER_M) & (np.abs(ex) <= CLINGER_POW10)
+    if not (ex > 0).any():  # (the usual: decimals, 10**0 = 1)
+        return m / p, exact
     return np.where(ex >= 0, m * p, m / p), exact
 
 
