@@ -201,10 +201,14 @@ def _parse(np, buf, m, starts, ends, json: bool, k):  # noqa: ANN001, ANN202, C9
     lc = np.where(ok, length, 0)
     inside = k["lowbits"][lc]
 
-    def cls(b):  # noqa: ANN001, ANN202 - the byte class's bits in each token; None when no window has one
-        return _movemask(np, b, k) & inside if b.any() else None
+    def cls(b):  # noqa: ANN001, ANN202 - the byte class's bits in each token; None when no token has one
+        if not b.any():
+            return None
+        bits = _movemask(np, b, k)
+        bits &= inside
+        return bits if bits.any() else None
 
-    # (a class no window holds, such as spaces, signs or exponents in a CSV column, costs one test)
+    # (a class no token holds, such as spaces, signs or exponents in most CSV columns, costs a test or two)
     dig = cls((m - np.uint8(48)) < 10)
     d = cls(m == 46)
     e = cls((m | np.uint8(32)) == 101)

@@ -326,7 +326,9 @@ def _columns(chunk: bytes, sep, rows, first, tpl: _Template, np):  # noqa: ANN00
     starts = np.concatenate([s for s, _ in spans])
     ends = np.concatenate([e for _, e in spans])
     buf = _numbers.pad(np, chunk)
-    p = _numbers.parse(np, buf, starts + _numbers.PAD, ends + _numbers.PAD, json=True)
+    at = starts + _numbers.PAD
+    at += (buf[at] == 32) & (at < ends + _numbers.PAD)  # the space json.dumps puts after ':' (JSON whitespace)
+    p = _numbers.parse(np, buf, at, ends + _numbers.PAD, json=True)
     vals = p.value.reshape(len(keys), m)
     slow = ~p.ok.reshape(len(keys), m)
     step = None
