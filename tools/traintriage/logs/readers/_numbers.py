@@ -3,8 +3,8 @@
 
 A token is a slice [start, end) of the buffer. The parse proves a token matches a plain decimal grammar, then
 computes its value; every token it cannot prove is flagged (`ok` False) for the caller's one-by-one path:
-- grammar: optional spaces, an optional sign, digits with at most one '.', an optional
-  exponent ('e'/'E', optional sign, digits), optional whitespace. JSON: the sign is '-' only, the integer part
+- grammar: optional spaces, an optional sign, digits with at most one '.', an optional exponent ('e'/'E',
+  optional sign, digits), optional spaces (a tab or \\r: flagged). JSON: the sign is '-' only, the integer part
   is '0' or starts with 1-9, a '.' has digits on both sides. Python's float(): '+' too, '1.', '.5', '01'.
   Everything else ('nan', 'inf', '1_0', '0x10', quotes, inner spaces) is flagged, never guessed at.
 - value: the mantissa's digits as an exact uint64 m (at most 19 significant digits) and a power of ten e
@@ -15,7 +15,8 @@ computes its value; every token it cannot prove is flagged (`ok` False) for the 
   extended rounding lie on the same side of every other midpoint); such tokens are flagged. CPython rounds
   correctly (dtoa.c), so the two agree. Where long double is not x87 extended (Windows, macOS arm64,
   aarch64 Linux's binary128), only m < 2**53 and |e| <= 22 are computed (Clinger's fast path: both operands
-  exact in float64, one rounding); the rest is flagged.
+  exact in float64, one rounding); the rest is flagged. A pass of tokens all within Clinger's path takes it
+  everywhere (float64 is cheaper than long double).
 The x87 path is checked against float() on first use (`_self_test`); if the arithmetic differs (another
 precision mode set in the process), the Clinger path is used instead.
 """
