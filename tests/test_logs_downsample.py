@@ -103,3 +103,17 @@ def test_long_csv_with_wall_times_is_sampled_consistently(tmp_path):
     assert len(s) < n and s.wall_times is not None and len(s.wall_times) == len(s.steps)
     assert all(w == 1.7e9 + st for st, w in zip(s.steps, s.wall_times, strict=False))
     assert all(v == round(_loss(st), 6) for st, v in zip(s.steps, s.values, strict=False))
+
+
+@pytest.mark.parametrize("width", [256, 255])
+def test_row_medians_are_numpys(width):
+    """Row medians by a sort (the spike rule's blocks, the detectors' running medians) are np.median's, ties,
+    repeated values, infinities and NaNs included."""
+    import numpy as np
+    from traintriage.logs.downsample import median_rows
+
+    rng = np.random.default_rng(0)
+    a = np.concatenate((rng.standard_normal((200, width)), rng.integers(0, 5, (100, width)) * 0.1))  # ties too
+    a[rng.integers(0, 300, 40), rng.integers(0, width, 40)] = rng.choice([np.nan, np.inf, -np.inf], 40)
+    got, want = median_rows(np, a), np.median(a, axis=1)
+    assert got.tobytes() == want.tobytes()

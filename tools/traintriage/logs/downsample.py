@@ -149,15 +149,19 @@ class Downsampler:
         if nb < 2:
             return np.zeros(0, np.int64)
         blocks = v[: nb * SPIKE_BLOCK].reshape(nb, SPIKE_BLOCK)
-        med = np.median(blocks, axis=1)
-        mad = np.median(np.abs(blocks - med[:, None]), axis=1) * MAD_TO_SIGMA + 1e-12
-        cur = v[SPIKE_BLOCK:]  # each point against the block before its own
+        med = median_rows(np, blocks)
+        cur = v[SPIKE_BLOCK:]  # each point against the block before its own (the tail: the last block)
         ref = np.repeat(med, SPIKE_BLOCK)[: cur.size]
-        spread = np.repeat(mad, SPIKE_BLOCK)[: cur.size]
-        if cur.size > ref.size:  # the tail after the last whole block: judged against the last block
+        if cur.size > ref.size:
             ref = np.concatenate((ref, np.full(cur.size - ref.size, med[-1])))
+        hit = (cur > SPIKE_FACTOR * np.maximum(ref, 1e-12)) & (ref > 0)
+        if not hit.any():  # (the usual case: the noise test below needs a second median pass)
+            return np.zeros(0, np.int64)
+        mad = median_rows(np, np.abs(blocks - med[:, None])) * MAD_TO_SIGMA + 1e-12
+        spread = np.repeat(mad, SPIKE_BLOCK)[: cur.size]
+        if cur.size > spread.size:
             spread = np.concatenate((spread, np.full(cur.size - spread.size, mad[-1])))
-        hit = (cur > SPIKE_FACTOR * np.maximum(ref, 1e-12)) & ((cur - ref) / spread > SPIKE_Z) & (ref > 0)
+        hit &= (cur - ref) / spread > SPIKE_Z
         idx = np.flatnonzero(hit)
         if idx.size > MAX_SPIKES_PER_BUFFER:
             ratio = cur[idx] / ref[idx]
@@ -168,3 +172,16 @@ class Downsampler:
         return (f"metric '{name}': {self.read} points read, {self.steps.size} kept for the detectors and summaries "
                 f"(every {self.stride}th point, plus first, last, minimum, maximum, NaN/inf edges and "
                 f"{self.spikes} spike(s) seen at full resolution)")
+
+
+def median_rows(np, a):  # noqa: ANN001, ANN202 - numpy arrays
+    """np.median(a, axis=1), bit for bit (NaN for a row holding one), by a sort: numpy's vectorized sort is several
+    times faster than the partition np.median does on rows of a few hundred points (the downsampler's spike
+    blocks, the detectors' running medians)."""
+    if not a.shape[1]:
+        return np.median(a, axis=1)  # (NaN rows, as numpy has it)
+    s = np.sort(a, axis=1)  # NaNs sort last
+    h = a.shape[1] // 2
+    mid = (s[:, h - 1] + s[:, h]) / 2 if a.shape[1] % 2 == 0 else s[:, h].copy()
+    mid[np.isnan(s[:, -1])] = np.nan
+    return mid

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from traintriage.logs.downsample import median_rows
 from traintriage.logs.model import Run, Series
 from traintriage.report import Finding, Severity, Symptom
 
@@ -125,7 +126,7 @@ def rolling_median(v: np.ndarray, w: int) -> np.ndarray:
 
     half = w // 2
     padded = np.pad(v, (half, w - 1 - half), mode="edge")
-    return np.median(sliding_window_view(padded, w), axis=1)
+    return median_rows(np, sliding_window_view(padded, w))
 
 
 def trailing_median(v: np.ndarray, w: int) -> np.ndarray:
@@ -133,7 +134,7 @@ def trailing_median(v: np.ndarray, w: int) -> np.ndarray:
     from numpy.lib.stride_tricks import sliding_window_view
 
     padded = np.concatenate([np.full(w, v[0]), v])
-    return np.median(sliding_window_view(padded[:-1], w), axis=1)
+    return median_rows(np, sliding_window_view(padded[:-1], w))
 
 
 def fmt(x: float) -> str:

@@ -17,18 +17,6 @@ STEP_COLUMNS = ("global_step", "step", "_step", "trainer/global_step", "iteratio
 WALL_COLUMNS = ("wall_time", "wall time", "_timestamp", "timestamp", "time")
 
 
-# A column whose cells repeat (an epoch counter, a constant or stepped LR) is converted one distinct cell at a
-# time by the bulk readers (csv_reader.py, jsonl.py): converting a full-precision number costs more than a dict
-# lookup. At most FEW_DISTINCT distinct among REPEAT_SAMPLE cells spread over the column (a slowly falling loss
-# repeats locally, not over the block).
-REPEAT_SAMPLE, FEW_DISTINCT = 256, 16
-
-
-def repeats(col: list[bytes]) -> bool:
-    """Whether a column's cells repeat enough to convert each distinct one once."""
-    return len(col) > REPEAT_SAMPLE and len(set(col[:: len(col) // REPEAT_SAMPLE])) <= FEW_DISTINCT
-
-
 def numpy_or_none():  # noqa: ANN201 - the numpy module
     """numpy, or None where it is not installed (the bulk paths need it; the row paths do not)."""
     try:

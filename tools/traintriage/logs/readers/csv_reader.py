@@ -6,8 +6,9 @@ are "not logged this row" (Lightning writes step and epoch metrics on separate r
 counted and reported.
 
 Speed: the file is read in blocks of bytes. A block with no quote, carriage return, control byte or non-ASCII
-byte is plain comma-separated text, so its rows are its lines split at the delimiter: the cells of each column
-are converted in one map(float) (numpy finds the line ends, the cell counts and the empty cells). From the
+byte is plain comma-separated text, so its rows are its lines split at the delimiter: numpy finds the line ends, the
+cell bounds and the empty cells, and the cells are parsed where they lie in the block (readers/_numbers.py:
+float()'s value bit for bit; a cell it cannot prove is read by float() alone, as the row path reads it). From the
 first block that is not plain the csv module reads the rest row by row (quoted cells may span lines).
 VECTORIZED = False reads the whole file with the csv module; both give the same Run (tests/test_logs_bulk.py).
 """
@@ -18,10 +19,10 @@ import csv
 import io
 import re
 from array import array
-from itertools import compress
 from pathlib import Path
 
 from traintriage.logs.model import LogReadError, Run, RunBuilder, to_step
+from traintriage.logs.readers import _numbers
 from traintriage.logs.readers._common import (
     STEP_COLUMNS,
     WALL_COLUMNS,
@@ -29,14 +30,13 @@ from traintriage.logs.readers._common import (
     numpy_or_none,
     pick,
     regular,
-    repeats,
 )
 
 FORMAT = "csv"
 # False: the csv module reads every row (the reference behaviour the block path must reproduce).
 VECTORIZED = True
-# Bytes per block of the bulk path: the per-block numpy work is amortized, and the block's cell lists (about 10x
-# the bytes as Python objects) stay a few tens of MB whatever the file's size.
+# Bytes per block of the bulk path: the per-block numpy work is amortized, and the block's cell offsets (a few
+# int64 per cell) stay a few tens of MB whatever the file's size.
 BLOCK = 2 << 20
 # Integers up to 2**53 convert to the same int whether read as int(text) (the bulk path) or int(float(text))
 # (to_step, the row path); a larger step goes through to_step.
@@ -111,7 +111,8 @@ def read(path: Path) -> Run:
         np = numpy_or_none() if VECTORIZED else None
         raw = fb.readline(max(BLOCK, csv.field_size_limit())) if np is not None else b""
         first = _crlf(raw)
-        if first is not None and first.endswith(b"\n") and _plain(first, np):
+        if first is not None and first.endswith(b"\n") and len(first) <= csv.field_size_limit() \
+                and _plain(first, np) is not None:
             cols = _Columns(f, first[:-1].decode("ascii").split(delim) if first != b"\n" else [])
             if cols.bulk:
                 _bulk(fb, len(raw), cols, rb, delim, np)  # rows read up to the first block that is not plain
@@ -260,17 +261,22 @@ def _crlf(chunk: bytes) -> bytes | None:
     return chunk.replace(b"\r\n", b"\n")
 
 
-def _plain(chunk: bytes, np) -> bool:  # noqa: ANN001 - numpy
-    """Whether the csv module would read `chunk` as its lines split at the delimiter: no quote, no carriage
-    return, no control byte but tab and newline (str.strip() and float() agree on the whitespace left), only
-    ASCII (no decoding, no U+FFFD note), no line over the csv module's field size limit."""
-    if b'"' in chunk or b"\r" in chunk or not chunk.isascii():
-        return False
+def _plain(chunk: bytes, np) -> bool | None:  # noqa: ANN001 - numpy
+    """Whether the csv module would read `chunk` as its lines split at the delimiter: no quote, a carriage
+    return only before a line end (\\r\\n), no control byte but tab and newline (str.strip() and float()
+    agree on the whitespace left), only ASCII (no decoding, no U+FFFD note); None when it would not, else
+    whether it has \\r\\n line ends. (Lines over the csv module's field size limit: _block.)"""
+    if b'"' in chunk or not chunk.isascii():
+        return None
     b = np.frombuffer(chunk, np.uint8)
-    if bool(((b < 32) & (b != 9) & (b != 10)).any()):
-        return False
-    nl = np.flatnonzero(b == 10)
-    return not len(nl) or int(np.diff(nl, prepend=-1).max()) <= csv.field_size_limit()
+    at = np.flatnonzero(b < 32)  # control bytes: line ends, mostly
+    c = b[at]
+    if not ((c == 10) | (c == 9) | (c == 13)).all():
+        return None
+    cr = at[c == 13]
+    if cr.size and not (b[np.minimum(cr + 1, b.size - 1)] == 10).all():  # (a last \r: itself, not 10)
+        return None
+    return bool(cr.size)
 
 
 def _bulk(fb, offset: int, cols: _Columns, rb: RunBuilder, delim: str, np) -> None:  # noqa: ANN001
@@ -302,59 +308,65 @@ def _bulk(fb, offset: int, cols: _Columns, rb: RunBuilder, delim: str, np) -> No
 
 def _block(chunk: bytes, cols: _Columns, rb: RunBuilder, d: bytes, np) -> bool:  # noqa: ANN001 - numpy
     """Read one block of whole lines in bulk, exactly as the row path would; False (nothing read) when the
-    block is not plain."""
-    chunk = _crlf(chunk)
-    if chunk is None or not _plain(chunk, np):
+    block is not plain. The cells are found with numpy (their ends: the delimiters and line ends) and their
+    numbers parsed in place (_numbers): no Python object per cell."""
+    cr = _plain(chunk, np)
+    if cr is None:
         return False
     H = len(cols.header)
     b = np.frombuffer(chunk, np.uint8)
     sep = np.flatnonzero((b == d[0]) | (b == 10))  # cell ends
-    is_nl = b[sep] == 10
-    nl = sep[is_nl]
+    nl_at = np.flatnonzero(b[sep] == 10)
+    nl = sep[nl_at]
     n = len(nl)
-    per_line = np.diff(np.flatnonzero(is_nl), prepend=-1)  # separators per line, its line end included
-    line_len = np.diff(nl, prepend=-1) - 1
+    ends, crlf = sep, np.zeros(n, bool)
+    if cr:  # a line's last cell ends before its \r
+        crlf = b[np.maximum(nl - 1, 0)] == 13
+        ends = sep.copy()
+        ends[nl_at[crlf]] -= 1
+    line_len = np.diff(nl, prepend=-1) - 1 - crlf  # its bytes, not its line end
+    if n and int(line_len.max()) >= csv.field_size_limit():
+        return False
+    per_line = np.diff(nl_at, prepend=-1)  # cells per line
     ok = per_line == H  # H cells (a row the row path reads); empty lines are empty rows
     lineno = cols.lines + 1 + np.arange(n)  # the physical line number of each line
     skips: list[tuple[int, str]] = [(int(lineno[i]), f"{int(per_line[i])} cells, the header has {H}")
                                     for i in np.flatnonzero(~ok & (line_len > 0)).tolist()]
     rows = np.flatnonzero(ok)
-    if len(rows) == n:
-        flat = chunk.replace(b"\n", d).split(d)
-        flat.pop()  # after the last line end
-    else:
-        flat = d.join(compress(chunk.split(b"\n"), ok.tolist())).split(d) if len(rows) else []
-    ends = sep[(np.cumsum(per_line) - H)[rows][:, None] + np.arange(H)]  # (rows, H): where each cell ends
-    empty = np.empty(ends.shape, bool)
-    empty[:, 1:] = ends[:, 1:] == ends[:, :-1] + 1
-    empty[:, 0] = ends[:, 0] == np.concatenate(([0], nl[:-1] + 1))[rows]
+    at = (np.cumsum(per_line) - H)[rows][:, None] + np.arange(H)  # (rows, H): each cell's end among sep
+    cell_end = ends[at]
+    cell_start = np.concatenate(([-1], sep))[at] + 1  # after the separator before it
+    buf = _numbers.pad(np, chunk)
     keep = np.ones(len(rows), bool)
     if cols.si is not None:
-        steps = _steps(flat[cols.si :: H], rows, lineno, skips, keep, np)
+        steps = _steps(chunk, buf, cell_start[:, cols.si], cell_end[:, cols.si], rows, lineno, skips, keep, np)
     else:
         steps = cols.rows + rows  # every line is a row of the csv module's
     for ln, why in sorted(skips):
         rb.skip_line(ln, why)
     walls = present = None
     if cols.wi is not None:
-        walls, present = _walls(flat[cols.wi :: H], np)
+        walls, present = _walls(chunk, buf, cell_start[:, cols.wi], cell_end[:, cols.wi], np)
     cols.rows += n
     cols.lines += n
     found = []
-    for i in cols.metric_idx:
-        has = ~empty[:, i] & keep
-        sel = np.flatnonzero(has)
-        if not len(sel):
-            continue
-        cells = flat[i::H]
-        cells = cells if len(sel) == len(cells) else list(compress(cells, has.tolist()))
-        try:
-            vals = np.frombuffer(_floats(cells), np.float64)
-        except ValueError:  # blank or non-numeric cells: cell by cell, as the row path
-            sel, vals = _cells(cells, sel, cols, np)
-            if not len(sel):
-                continue
-        found.append((int(rows[sel[0]]), i, sel, vals))
+    filled = cell_end > cell_start
+    picked = [(i, np.flatnonzero(filled[:, i] & keep)) for i in cols.metric_idx]
+    picked = [(i, sel) for i, sel in picked if len(sel)]
+    if picked:
+        s = np.concatenate([cell_start[sel, i] for i, sel in picked])
+        e = np.concatenate([cell_end[sel, i] for i, sel in picked])
+        p = _numbers.parse(np, buf, s + _numbers.PAD, e + _numbers.PAD, json=False)
+        k = 0
+        for i, sel in picked:
+            part = slice(k, k + len(sel))
+            k += len(sel)
+            vals, ok_ = p.value[part], p.ok[part]
+            if not ok_.all():  # blank or odd cells: cell by cell, as the row path
+                sel, vals = _cells(chunk, s[part], e[part], sel, vals, ok_, cols, np)
+                if not len(sel):
+                    continue
+            found.append((int(rows[sel[0]]), i, sel, vals))
     for _, i, _, _ in sorted(found, key=lambda t: t[:2]):  # new series in the order the row path makes them
         rb.series(cols.names[i])
     for _, i, sel, vals in found:
@@ -365,64 +377,48 @@ def _block(chunk: bytes, cols: _Columns, rb: RunBuilder, d: bytes, np) -> bool: 
     return True
 
 
-def _steps(cells: list[bytes], rows, lineno, skips: list, keep, np):  # noqa: ANN001, ANN202 - numpy arrays
-    """The step of each row (int(text) when exact, else to_step as the row path); rows without one are
-    skipped (keep[row] = False) with the row path's reason."""
-    try:
-        steps = np.frombuffer(array("q", map(int, cells)), np.int64)
-        if not len(steps) or int(np.abs(steps).max()) < _EXACT_INT:
-            return steps
-    except (ValueError, OverflowError):
-        pass
-    out = np.zeros(len(cells), np.int64)
-    for k, c in enumerate(cells):
-        text = c.decode("ascii")
-        s = to_step(text.strip())
-        if s is None:
+def _steps(chunk: bytes, buf, s, e, rows, lineno, skips: list, keep, np):  # noqa: ANN001, ANN202 - numpy arrays
+    """The step of each row (its integer where int(float(text)) is that integer, else to_step as the row path);
+    rows without one are skipped (keep[row] = False) with the row path's reason."""
+    p = _numbers.parse(np, buf, s + _numbers.PAD, e + _numbers.PAD, json=False)
+    exact = p.int_ok & (np.abs(p.int_value) < _EXACT_INT)
+    steps = np.where(exact, p.int_value, 0)
+    for k in np.flatnonzero(~exact).tolist():
+        text = chunk[s[k] : e[k]].decode("ascii")
+        step = to_step(text.strip())
+        if step is None:
             keep[k] = False
             skips.append((int(lineno[rows[k]]), f"step {text[:40]!r} is not an int64 number"))
         else:
-            out[k] = s
-    return out
+            steps[k] = step
+    return steps
 
 
-def _floats(cells: list[bytes]) -> array:
-    """array('d') of float(cell) per cell (ValueError as float() raises it)."""
-    if repeats(cells):  # each distinct cell converted once
-        conv = {c: float(c) for c in dict.fromkeys(cells)}
-        return array("d", map(conv.__getitem__, cells))
-    return array("d", map(float, cells))
-
-
-def _walls(cells: list[bytes], np):  # noqa: ANN001, ANN202 - numpy arrays
+def _walls(chunk: bytes, buf, s, e, np):  # noqa: ANN001, ANN202 - numpy arrays
     """Wall time per row as float(cell) (NaN where it is not a number) and where it was one."""
-    try:
-        w = np.frombuffer(_floats(cells), np.float64)
-        return w, np.ones(len(w), bool)
-    except ValueError:
-        pass
-    w = np.full(len(cells), np.nan)
-    present = np.zeros(len(cells), bool)
-    for k, c in enumerate(cells):
+    p = _numbers.parse(np, buf, s + _numbers.PAD, e + _numbers.PAD, json=False)
+    w, present = p.value, p.ok.copy()
+    for k in np.flatnonzero(~present).tolist():
         try:
-            w[k] = float(c)
+            w[k] = float(chunk[s[k] : e[k]])
             present[k] = True
         except ValueError:
-            pass
+            w[k] = np.nan
     return w, present
 
 
-def _cells(cells: list[bytes], sel, cols: _Columns, np):  # noqa: ANN001, ANN202 - numpy arrays
-    """Blank cells skipped, non-numeric ones counted, as the row path does; (rows kept, values)."""
-    keep, vals = [], []
-    for k, c in enumerate(cells):
-        c = c.strip()
+def _cells(chunk: bytes, s, e, sel, vals, ok, cols: _Columns, np):  # noqa: ANN001, ANN202 - numpy arrays
+    """The cells the bulk parse left, as the row path reads them: blank ones skipped, non-numeric ones
+    counted; (rows kept, values)."""
+    keep = ok.copy()
+    for k in np.flatnonzero(~ok).tolist():
+        c = chunk[s[k] : e[k]].strip()
         if not c:
             continue
         try:
-            vals.append(float(c))
+            vals[k] = float(c)
         except ValueError:
             cols.bad_cells += 1
             continue
-        keep.append(k)
-    return sel[keep], np.array(vals, np.float64)
+        keep[k] = True
+    return sel[keep], vals[keep]

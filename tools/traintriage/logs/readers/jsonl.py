@@ -7,9 +7,11 @@ never fatal unless nothing is readable.
 Speed: the file is read in blocks. The first record whose every number can vary becomes a *template*: its
 text cut at the JSON separators (',', ':', '}', line end), the tokens that are numbers (checked one by one:
 putting another number in that token changes exactly that metric) and the literal tokens around them. A
-block's lines with the template's separators and literal tokens are the template with other numbers; the
-numbers of each column are checked to be JSON numbers and converted in one json.loads, so a record costs no
-dict and no per-value Python call. The other lines are read one by one. VECTORIZED = False reads every line
+block's lines with the template's separators and literal tokens are the template with other numbers (numpy
+finds the separators and compares the literal tokens in place); their number tokens are parsed where they lie
+in the block (readers/_numbers.py: JSON's grammar checked, json.loads' value bit for bit), so a record costs no
+dict, no bytes object and no Python number. A token the bulk parse cannot prove goes through json.loads alone,
+and a line with one that is not a JSON number is read one by one, as are the other lines. VECTORIZED = False reads every line
 one by one; both give the same Run (tests/test_logs_bulk.py).
 """
 
@@ -20,6 +22,7 @@ from array import array
 from pathlib import Path
 
 from traintriage.logs.model import Run, RunBuilder, to_float, to_step
+from traintriage.logs.readers import _numbers
 from traintriage.logs.readers._common import (
     MAX_LINE_BYTES,
     STEP_COLUMNS,
@@ -30,14 +33,13 @@ from traintriage.logs.readers._common import (
     loads,
     numpy_or_none,
     pick,
-    repeats,
     wall_seconds,
 )
 
 FORMAT = "jsonl"
 # False: every line is read one by one (the reference behaviour the block path must reproduce).
 VECTORIZED = True
-BLOCK = 2 << 20  # bytes per block: numpy's per-block work amortized, the block's token lists a few tens of MB
+BLOCK = 2 << 20  # bytes per block: numpy's per-block work amortized, the block's token offsets a few tens of MB
 # Longest line learned as a template (learning loads it once per token).
 MAX_TEMPLATE_BYTES = 4096
 _SEPS = b",:}\n"
@@ -46,7 +48,6 @@ _TO_COMMA = bytes.maketrans(b":}\n", b",,,")
 # strings, true, brackets) sends the line to the one-by-one path.
 _NUMBER_BYTES = b"0123456789+-.eE \t\r,"
 _SENTINEL = 8.5e-301  # the number put in a token to see which metric it is (no writer logs it)
-_LUT: dict = {}  # numpy tables, made on first use
 
 
 def sniff(path: Path) -> bool:
@@ -242,29 +243,32 @@ def _block(chunk: bytes, lineno: int, ended: bool, st: _State, np, learn: int = 
     the template for the rest of the block (`learn` times per block at most: a first record unlike the rest,
     such as a watch file's first line, is passed over)."""
     tpl = st.template
-    lines_ = chunk.split(b"\n")
-    lines_.pop()
-    n = len(lines_)
+    b = np.frombuffer(chunk, np.uint8)
+    sep = np.flatnonzero((b == 44) | (b == 58) | (b == 125) | (b == 10))  # _SEPS
+    sb = b[sep]
+    nl_at = np.flatnonzero(sb == 10)  # the separators that end lines
+    n = nl_at.size
     cap = MAX_LINE_BYTES
+    offsets: list[int] = []  # where each line starts, and the block's end (made when a line is read alone)
 
     def one(i: int) -> bool:
-        line = lines_[i]
+        if not offsets:
+            offsets.extend([0, *(sep[nl_at] + 1).tolist()])
+        line = chunk[offsets[i] : offsets[i + 1] - 1]
         last = i == n - 1 and not ended
         return _line(lineno + i, line if len(line) + (not last) <= cap else None, st)
 
-    fast = _match(chunk, tpl, np) if tpl is not None else None
-    cols = _columns(chunk, fast, tpl, np) if fast is not None and len(fast[0]) else None
-    rows = cols[0] if cols is not None else np.zeros(0, np.int64)
+    rows, first = _match(tpl, sb, nl_at, np) if tpl is not None else (np.zeros(0, np.int64), None)
+    cols = _columns(chunk, sep, rows, first, tpl, np) if len(rows) else None
+    rows = cols[0] if cols is not None else rows
     if learn and 2 * len(rows) < n:
         st.learn_from = None
-        off = 0
         for i in range(n):
             one(i)
-            off += len(lines_[i]) + 1
             if st.learn_from is not None:
                 st.template = _learn(st.learn_from) or tpl
                 if i + 1 < n and st.template is not None:
-                    _block(chunk[off:], lineno + i + 1, ended, st, np, learn - 1)
+                    _block(chunk[offsets[i + 1] :], lineno + i + 1, ended, st, np, learn - 1)
                     return
                 for j in range(i + 1, n):
                     one(j)
@@ -282,18 +286,11 @@ def _block(chunk: bytes, lineno: int, ended: bool, st: _State, np, learn: int = 
         one(i)
 
 
-def _match(chunk: bytes, tpl: _Template, np):  # noqa: ANN001, ANN202 - numpy arrays
-    """(lines with the template's separators, the index of each one's first token)."""
-    b = np.frombuffer(chunk, np.uint8)
-    lut = _LUT.get("seps")
-    if lut is None:
-        lut = _LUT["seps"] = np.zeros(256, bool)
-        lut[list(_SEPS)] = True
-    sep = np.flatnonzero(lut[b])
-    sb = b[sep]
-    ends = np.flatnonzero(sb == 10)
-    per_line = np.diff(ends, prepend=-1)
-    first = ends + 1 - per_line  # the index of each line's first token (= separators before the line)
+def _match(tpl: _Template, sb, nl_at, np):  # noqa: ANN001, ANN202 - numpy arrays
+    """(lines with the template's separators, the index of each one's first separator) from the block's
+    separator bytes and the indices of its line ends among them."""
+    per_line = np.diff(nl_at, prepend=-1)
+    first = nl_at + 1 - per_line  # the index of each line's first separator (= separators before the line)
     S = len(tpl.seps)
     cand = np.flatnonzero(per_line == S)
     if len(cand):
@@ -303,67 +300,63 @@ def _match(chunk: bytes, tpl: _Template, np):  # noqa: ANN001, ANN202 - numpy ar
     return cand, first[cand]
 
 
-def _columns(chunk: bytes, fast, tpl: _Template, np):  # noqa: ANN001, ANN202
+def _columns(chunk: bytes, sep, rows, first, tpl: _Template, np):  # noqa: ANN001, ANN202
     """(template rows, step, wall, present, metric columns) of the rows whose literal tokens match and whose
-    number tokens are JSON numbers that read exactly as the one-by-one path reads them."""
-    rows, first = fast
-    toks = chunk.translate(_TO_COMMA).split(b",")
+    number tokens are JSON numbers that read exactly as the one-by-one path reads them. Token k of a row lies
+    between its separators k - 1 and k; its bytes are compared and its number parsed in place (_numbers)."""
     m = len(rows)
-    S = len(tpl.seps)
-    uniform = m * S + 1 == len(toks)  # every line is a template line: a column is a slice
+    edge = np.concatenate(([-1], sep))  # edge[j + 1] = sep[j]; edge[0]: before the block
 
-    def column(k: int) -> list[bytes]:
-        if uniform:
-            return toks[k : m * S : S]
-        return list(map(toks.__getitem__, (first + k).tolist()))
+    def bounds(k: int):  # noqa: ANN202
+        return edge[first + k] + 1, edge[first + k + 1]
 
     keep = np.ones(m, bool)
     for k in tpl.literal:
         want = tpl.tokens[k]
-        col = column(k)
-        if col != [want] * m:
-            keep &= np.array([t == want for t in col], bool)
-
-    def numbers(k: int) -> list:
-        col = column(k)
-        if repeats(col):  # each distinct token converted once (readers/_common.py)
-            uniq = list(dict.fromkeys(col))
-            vals = _json_numbers(uniq)
-            if vals is not None:
-                return list(map(dict(zip(uniq, vals, strict=True)).__getitem__, col))
-        vals = _json_numbers(col)
-        if vals is not None:
-            return vals
-        vals = []
-        for r, t in enumerate(col):  # the odd token out: its line is read one by one
-            try:
-                v = json.loads(t) if not t.translate(None, _NUMBER_BYTES) else None
-            except ValueError:
-                v = None
-            if v is None:
-                keep[r] = False
-            vals.append(v if v is not None else 0)
-        return vals
-
-    step = wall = present = None
+        s, e = bounds(k)
+        keep &= e - s == len(want)
+        if want:
+            if len(want) > len(chunk):
+                keep[:] = False
+                break
+            win = np.ndarray((len(chunk) - len(want) + 1,), f"S{len(want)}", buffer=chunk, strides=(1,))
+            keep &= win[np.minimum(s, len(chunk) - len(want))] == want  # (no template token ends in NUL)
+    keys = [key for key in (tpl.step_key, tpl.wall_key) if key is not None] + tpl.metrics
+    spans = [bounds(tpl.slot[key]) for key in keys]
+    starts = np.concatenate([s for s, _ in spans])
+    ends = np.concatenate([e for _, e in spans])
+    buf = _numbers.pad(np, chunk)
+    at = starts + _numbers.PAD
+    at += (buf[at] == 32) & (at < ends + _numbers.PAD)  # the space json.dumps puts after ':' (JSON whitespace)
+    p = _numbers.parse(np, buf, at, ends + _numbers.PAD, json=True)
+    vals = p.value.reshape(len(keys), m)
+    slow = ~p.ok.reshape(len(keys), m)
+    step = None
     if tpl.step_key is not None:
-        vals = numbers(tpl.slot[tpl.step_key])
+        step = p.int_value[:m]
+        slow[0] |= ~p.int_ok[:m]
+    for i in np.flatnonzero(slow & keep).tolist():  # tokens the bulk parse left: read as the line would be
+        c, r = divmod(i, m)
+        v = _number(chunk[starts[i] : ends[i]])
+        if c == 0 and step is not None:
+            s = to_step(v) if v is not None else None
+            keep[r] &= s is not None
+            step[r] = s or 0
+            continue
         try:
-            step = np.frombuffer(array("q", vals), np.int64)
-        except (TypeError, OverflowError):  # a float or a huge step: to_step, or the line one by one
-            out = []
-            for r, v in enumerate(vals):
-                s = to_step(v)
-                if s is None:
-                    keep[r] = False
-                out.append(s or 0)
-            step = np.array(out, np.int64)
+            vals[c, r] = float(v) if v is not None else 0.0
+            keep[r] &= v is not None
+        except OverflowError:  # an int too large for a float: the line one by one
+            keep[r] = False
+    c = int(step is not None)
+    wall = present = None
     if tpl.wall_key is not None:
-        w = _floats(numbers(tpl.slot[tpl.wall_key]), keep, np)
+        w = vals[c]
         w = np.where(w > 1e11, w / 1000.0, w)
         present = np.isfinite(w) & (w > 1e8)
         wall = np.where(present, w, np.nan)
-    metrics = [_floats(numbers(tpl.slot[key]), keep, np) for key in tpl.metrics]
+        c += 1
+    metrics = list(vals[c:])
     sel = np.flatnonzero(keep)
     if len(sel) == len(rows):
         return rows, step, wall, present, metrics
@@ -371,30 +364,14 @@ def _columns(chunk: bytes, fast, tpl: _Template, np):  # noqa: ANN001, ANN202
     return rows[sel], pick_(step), pick_(wall), pick_(present), [m[sel] for m in metrics]
 
 
-def _json_numbers(col: list[bytes]) -> list | None:
-    """The JSON numbers of the tokens, by one json.loads; None when one is not a JSON number."""
-    joined = b",".join(col)
-    if joined.translate(None, _NUMBER_BYTES):
+def _number(tok: bytes) -> int | float | None:
+    """json.loads of one number token, or None when it is not a JSON number."""
+    if tok.translate(None, _NUMBER_BYTES):
         return None
     try:
-        vals = json.loads(b"[" + joined + b"]")
+        return json.loads(tok)
     except ValueError:
         return None
-    return vals if len(vals) == len(col) else None
-
-
-def _floats(vals: list, keep, np):  # noqa: ANN001, ANN202
-    """float() of JSON numbers; an int too large for a float marks its line for the one-by-one path."""
-    try:
-        return np.frombuffer(array("d", vals), np.float64)
-    except OverflowError:
-        out = np.zeros(len(vals))
-        for r, v in enumerate(vals):
-            try:
-                out[r] = float(v)
-            except OverflowError:
-                keep[r] = False
-        return out
 
 
 def _emit(cols, a: int, b: int, tpl: _Template, st: _State, np) -> None:  # noqa: ANN001
