@@ -107,6 +107,7 @@ class Recorder(OptimizerSteps):
         self.fwd_inner = [c for c in self.subs["forward"] if c.forward_scope == "all"]
         self.fwd_sampled = [c for c in self.subs["forward"] if c.forward_scope == "sampled"]
         self.fwd_inner_now: list[Check] = []  # the inner-forward subscribers of the current top-level forward
+        self.quiet: Any = None  # probe/quiet.py: set by harness.install, which owns the global forward hooks
 
     # ---------------------------------------------------------------- output
     def emit(self, kind: str, **rec: Any) -> None:
@@ -159,8 +160,10 @@ class Recorder(OptimizerSteps):
     def _top_forward(self, module: Any, args: Any) -> None:
         """A top-level forward starts: a model's (a module with parameters, not a loss) is recorded and its
         checks told; for any, which checks get its inner module forwards (Check.wants_inner; sampled steps add
-        the forward_scope "sampled" ones)."""
-        if not isinstance(module, _loss_cls()) and next(module.parameters(), None) is not None:
+        the forward_scope "sampled" ones). A model's forward whose inner modules nobody reads runs them without
+        the global hooks (probe/quiet.py)."""
+        model = not isinstance(module, _loss_cls()) and next(module.parameters(), None) is not None
+        if model:
             rid = id(module)
             if rid not in self.roots:
                 self.roots[rid] = _strong(module)  # kept alive: finish() reads them after the script returns
@@ -184,6 +187,9 @@ class Recorder(OptimizerSteps):
                 self.emit("harness-error", error=f"{c.id}: {e!r}")
                 now.append(c)
         self.fwd_inner_now = now
+        if model and not now and self.quiet is not None and not (self.sampling and self.fwd_sampled) \
+                and self.quiet.allowed(module):
+            self.quiet.lift(module)
 
     def fwd_post(self, module: Any, args: Any, out: Any) -> Any:
         self.depth = max(0, self.depth - 1)
@@ -281,6 +287,8 @@ class Recorder(OptimizerSteps):
     def before_backward(self, tensors: Any) -> None:
         import torch
 
+        if self.quiet is not None:
+            self.quiet.restore()  # a forward left by a BaseException that skipped torch's always-called hooks
         self.depth = 0
         self.event("B")
         t = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
@@ -400,6 +408,8 @@ class Recorder(OptimizerSteps):
         # when the run ended, on the host-wide monotonic clock: comparable across the ranks of a torchrun probe
         # (each rank's "t" counts from its own start), so probe/ranks.py can tell which rank failed first
         ended_at = time.monotonic()
+        if self.quiet is not None:
+            self.quiet.restore()
         try:
             if self.n_steps >= 1 or self.n_steps_all >= 1:
                 self._params_summary()

@@ -73,6 +73,8 @@ class OptimizerSteps:
     def opt_pre(self, opt: Any, args: Any, kwargs: Any) -> None:
         import torch
 
+        if self.quiet is not None:
+            self.quiet.restore()  # a forward left by a BaseException that skipped torch's always-called hooks
         st = self.opts.get(id(opt)) or self._register_opt(opt)
         if self.primary is None:
             self.primary = id(opt)
