@@ -37,6 +37,7 @@ from traintriage.probe.check import (
     _strong,
     _tolist,
 )
+from traintriage.probe.flat import fits, total_norm
 from traintriage.probe.loaders import LOADER_TRACK_BATCHES, _CountingIter, _ReplayIter
 from traintriage.probe.loss_stats import SYMMETRIC_LOSSES, _loss_stats
 from traintriage.probe.steps import OptimizerSteps
@@ -73,6 +74,7 @@ class Recorder(OptimizerSteps):
         self.root_order: list[int] = []
         self.opts: dict[int, dict[str, Any]] = {}
         self.tracked: list[Any] = []  # parameters we watch (roots' params + optimizer params)
+        self.tracked_flat = False
         self.tracked_dirty = True
         self.names: dict[int, str] = {}
         self.ever_grad: set[int] = set()
@@ -146,6 +148,7 @@ class Recorder(OptimizerSteps):
                         seen[id(p)] = p
                         self.names.setdefault(id(p), f"opt{o['index']}.group{gi}.param{pi}")
         self.tracked = list(seen.values())
+        self.tracked_flat = fits(self.tracked)  # their gradients' total norm through one flat copy (probe/flat.py)
         self.tracked_dirty = False
 
     def name(self, p: Any) -> str:
@@ -320,15 +323,24 @@ class Recorder(OptimizerSteps):
         self.zero_since_bwd = 0
         for c in self.subs["backward"]:
             c.backward(self)
-        ps = [p for p in self.tracked if p.grad is not None]
+        # each gradient read once and kept (every `p.grad` read after a backward wraps a new Python object), and
+        # its version counter read at once, while the tensors' headers are still in cache: read after the norm
+        # pass below, 600 of them cost as much as half of it
+        every = [p.grad for p in self.tracked]
+        ps = [p for p, g in zip(self.tracked, every, strict=True) if g is not None]
+        grads = [g for g in every if g is not None]
+        versions = [g._version for g in grads]
         self.ever_grad.update(map(id, ps))
         self.grads_touched = False
         if ps:
-            grads = [p.grad for p in ps]
-            norms = torch._foreach_norm(grads)  # read once, no copy: one pass, as cheap as a flat mirror here
-            self.last_grad_norms = (ps, norms)
-            self.micro_totals.append(_stack_float(norms).norm())
-            self.grads_seen = (grads, [g._version for g in grads])
+            if self.rows_next():  # the coming step records per-parameter rows: a norm per gradient (one pass)
+                norms = torch._foreach_norm(grads)
+                self.last_grad_norms = (ps, norms)
+                self.micro_totals.append(_stack_float(norms).norm())
+            else:  # the total alone (probe/flat.py: one flat copy and one norm for many small gradients)
+                self.last_grad_norms = (ps, None)
+                self.micro_totals.append(total_norm(grads, self.tracked_flat))
+            self.grads_seen = (grads, versions)
         else:
             self.grads_seen = None
         if not ps:
