@@ -201,3 +201,17 @@ def test_not_lifted_for_a_model_holding_a_compiled_module(probe):
     rec, _ = probe
     assert rec.quiet.allowed(nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
     assert not rec.quiet.allowed(nn.Sequential(torch.compile(nn.Linear(4, 4)), nn.ReLU()))  # dynamo reads the dicts
+
+
+def test_not_lifted_while_the_script_has_global_hooks_of_its_own(probe):
+    rec, roots = probe
+    from torch.nn.modules import module as module_mod
+
+    net = Net()
+    h = module_mod.register_module_forward_hook(lambda m, a, o: None)
+    try:
+        net(torch.randn(3, 4))
+        assert net.spy.globals == [3] and len(roots.seen) == 1 and _clean(rec, net)
+        assert list(module_mod._global_forward_hooks)[-1] == h.id  # theirs still after ours
+    finally:
+        h.remove()

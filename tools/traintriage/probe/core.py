@@ -8,11 +8,13 @@ DataLoaders) and writes the records several detectors share; then it hands the e
 subscribed to it (probe/check.py: `Check`), in registry order. It knows no check by name: the list comes
 from `detectors.recordings(cfg["checks"])`.
 
-Cost per optimizer step (probe/steps.py): one ``torch._foreach_norm`` over the gradients per backward, a copy
+Cost per optimizer step (probe/steps.py): the gradients' total norm per backward (probe/flat.py: total_norm; one
+``torch._foreach_norm`` over them before a step that records per-parameter rows), a copy
 of the parameters before and after the step (into flat mirrors where the tensors are many and small,
 probe/flat.py; per-group norms are then whole-buffer ops) and one device sync (``tolist`` of a single stacked
 vector). Activation, loss-input and per-tensor statistics are taken only on sampled steps; an inner module's
-forward calls only the checks that asked for that top-level forward's inner modules (Check.wants_inner).
+forward calls only the checks that asked for that top-level forward's inner modules (Check.wants_inner), and
+where none asked, on an unsampled step, the inner modules run without the global hooks (probe/quiet.py).
 """
 
 from __future__ import annotations

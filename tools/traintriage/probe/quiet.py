@@ -17,7 +17,8 @@ ours first). If the forward raises, the end hook still runs (``always_call``) an
 interrupted by a BaseException that skips torch's always-called hooks is restored at the next backward, step
 or the end of the run (`Recorder.before_backward`, `opt_pre`, `finish`).
 
-Not lifted: on sampled steps; for a model holding a torch.compile'd module (dynamo reads the global hook
+Not lifted: on sampled steps; while the script has global forward hooks of its own (torch's slow path stays,
+and ours keep their place before them); for a model holding a torch.compile'd module (dynamo reads the global hook
 dicts when it traces; lifting them would trace twice) or none below it; in overfit mode for a model holding
 dropout layers (the core's forward hook makes them the identity). Which models qualify is looked up once per
 model and again on sampled steps, as the other per-model walks are (probe/steps.py: `_modes`).
@@ -58,8 +59,9 @@ class Quiet:
 
         pre_id, post_id = self.ids
         pre_d, post_d = module_mod._global_forward_pre_hooks, module_mod._global_forward_hooks
-        if self.lifted is not None or pre_id not in pre_d or post_id not in post_d:
-            return
+        if self.lifted is not None or len(pre_d) != 1 or len(post_d) != 1 or pre_id not in pre_d \
+                or post_id not in post_d:
+            return  # lifted already, or the script's own global hooks keep torch on its slow path: not worth it
         h_pre = root.register_forward_pre_hook(self._pre)
         h_post = root.register_forward_hook(self._post, always_call=True)
         root._forward_hooks.move_to_end(h_post.id, last=False)  # ours first among the model's own, as the global ran
