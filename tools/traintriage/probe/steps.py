@@ -4,8 +4,9 @@ sampled steps, per parameter; each model's training flag), plus the optimizer an
 
 Cost per step: the parameters copied before and after the step into preallocated flat mirrors when they are
 many small tensors (probe/flat.py: the per-group update and parameter norms are then a few whole-buffer ops),
-else one foreach copy, subtraction and norm call over them; per-tensor norms on sampled steps only; one device
-sync (``tolist`` of a single stacked vector).
+else one foreach copy, subtraction and norm call over them; per-tensor norms (update, parameter and, measured
+after the backward, gradient: `rows_next`) on sampled steps only; one device sync (``tolist`` of a single
+stacked vector).
 """
 
 from __future__ import annotations
