@@ -86,3 +86,57 @@ def test_step_record_is_the_same_through_a_flat_mirror(tmp_path, monkeypatch):
         for ra, rb in zip(a.get("params", []), b.get("params", []), strict=True):
             assert ra["update"] == pytest.approx(rb["update"], rel=1e-5) and ra["param"] == pytest.approx(rb["param"])
     assert flat[0]["update_norm"] > 0 and "params" in flat[0] and "params" not in flat[3]
+
+
+def test_total_norm_equals_the_per_tensor_norms_stacked():
+    from traintriage.probe.flat import total_norm
+
+    g = torch.Generator().manual_seed(0)
+    ts = [torch.randn(s, generator=g) for s in [(16, 8), (16,), (4, 16), (3, 3, 2)]]
+    ref = sum(float(t.double().norm()) ** 2 for t in ts) ** 0.5
+    for flat in (True, False):
+        got = total_norm(ts, flat)
+        assert got.dtype == torch.float32 and got.item() == pytest.approx(ref, rel=1e-6)
+        assert total_norm([t.double() for t in ts], flat).item() == pytest.approx(ref, rel=1e-6)
+    big = [torch.full((64, 64), 300.0, dtype=torch.float16) for _ in range(4)]  # ||.|| = 38400 > half's max per 2
+    assert total_norm(big, True).item() == pytest.approx(300.0 * 128, rel=1e-3)  # accumulated in float32
+
+
+def test_an_optimizer_first_stepping_late_still_gets_gradient_rows(tmp_path):
+    """Per-parameter gradient norms are taken at the backward only where the coming step records rows
+    (Recorder.rows_next); a second optimizer first stepping on a later backward gets them measured at its step."""
+    from torch.nn.modules import module as module_mod
+    from traintriage.probe.core import Recorder
+
+    ev = tmp_path / "ev.jsonl"
+    rec = Recorder({"mode": "observe", "steps": 100, "evidence": str(ev), "sandbox": str(tmp_path)}, checks=[])
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(8, 8), torch.nn.Linear(8, 1)
+    net = torch.nn.Sequential(a, b)  # the model (a root: its parameters are watched from its first forward)
+    opt_a, opt_b = torch.optim.SGD(a.parameters(), lr=1e-2), torch.optim.SGD(b.parameters(), lr=1e-2)
+    x, y = torch.randn(32, 8), torch.randn(32, 1)
+    totals = []
+    hooks = [module_mod.register_module_forward_pre_hook(rec.fwd_pre),
+             module_mod.register_module_forward_hook(rec.fwd_post)]
+    try:
+        for step in range(6):
+            opt_a.zero_grad()
+            opt_b.zero_grad()
+            loss = torch.nn.functional.mse_loss(net(x), y)
+            rec.before_backward(loss)
+            loss.backward()
+            rec.after_backward()
+            totals.append(rec.last_grad_norms[1] is not None)
+            want = [float(p.grad.norm()) for p in b.parameters()]
+            for opt in (opt_a, opt_b) if step == 5 else (opt_a,):
+                rec.opt_pre(opt, (), {})
+                opt.step()
+                rec.opt_post(opt, (), {})
+    finally:
+        for h in hooks:
+            h.remove()
+        rec.fh.close()
+    assert totals == [True, True, False, False, False, False]  # sampled steps 0-1 (opt_a's first two), then totals
+    last = [r for r in map(json.loads, ev.read_text().splitlines()) if r["kind"] == "step"][-1]
+    assert last["opt"] == 1 and last["step"] == 0
+    assert [r["grad"] for r in last["params"]] == pytest.approx(want, rel=1e-5)

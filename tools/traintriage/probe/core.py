@@ -8,11 +8,13 @@ DataLoaders) and writes the records several detectors share; then it hands the e
 subscribed to it (probe/check.py: `Check`), in registry order. It knows no check by name: the list comes
 from `detectors.recordings(cfg["checks"])`.
 
-Cost per optimizer step (probe/steps.py): one ``torch._foreach_norm`` over the gradients per backward, a copy
+Cost per optimizer step (probe/steps.py): the gradients' total norm per backward (probe/flat.py: total_norm; one
+``torch._foreach_norm`` over them before a step that records per-parameter rows), a copy
 of the parameters before and after the step (into flat mirrors where the tensors are many and small,
 probe/flat.py; per-group norms are then whole-buffer ops) and one device sync (``tolist`` of a single stacked
 vector). Activation, loss-input and per-tensor statistics are taken only on sampled steps; an inner module's
-forward calls only the checks that asked for that top-level forward's inner modules (Check.wants_inner).
+forward calls only the checks that asked for that top-level forward's inner modules (Check.wants_inner), and
+where none asked, on an unsampled step, the inner modules run without the global hooks (probe/quiet.py).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from traintriage.probe.check import (
     _strong,
     _tolist,
 )
+from traintriage.probe.flat import fits, total_norm
 from traintriage.probe.loaders import LOADER_TRACK_BATCHES, _CountingIter, _ReplayIter
 from traintriage.probe.loss_stats import SYMMETRIC_LOSSES, _loss_stats
 from traintriage.probe.steps import OptimizerSteps
@@ -73,6 +76,7 @@ class Recorder(OptimizerSteps):
         self.root_order: list[int] = []
         self.opts: dict[int, dict[str, Any]] = {}
         self.tracked: list[Any] = []  # parameters we watch (roots' params + optimizer params)
+        self.tracked_flat = False
         self.tracked_dirty = True
         self.names: dict[int, str] = {}
         self.ever_grad: set[int] = set()
@@ -107,6 +111,7 @@ class Recorder(OptimizerSteps):
         self.fwd_inner = [c for c in self.subs["forward"] if c.forward_scope == "all"]
         self.fwd_sampled = [c for c in self.subs["forward"] if c.forward_scope == "sampled"]
         self.fwd_inner_now: list[Check] = []  # the inner-forward subscribers of the current top-level forward
+        self.quiet: Any = None  # probe/quiet.py: set by harness.install, which owns the global forward hooks
 
     # ---------------------------------------------------------------- output
     def emit(self, kind: str, **rec: Any) -> None:
@@ -145,6 +150,7 @@ class Recorder(OptimizerSteps):
                         seen[id(p)] = p
                         self.names.setdefault(id(p), f"opt{o['index']}.group{gi}.param{pi}")
         self.tracked = list(seen.values())
+        self.tracked_flat = fits(self.tracked)  # their gradients' total norm through one flat copy (probe/flat.py)
         self.tracked_dirty = False
 
     def name(self, p: Any) -> str:
@@ -159,8 +165,10 @@ class Recorder(OptimizerSteps):
     def _top_forward(self, module: Any, args: Any) -> None:
         """A top-level forward starts: a model's (a module with parameters, not a loss) is recorded and its
         checks told; for any, which checks get its inner module forwards (Check.wants_inner; sampled steps add
-        the forward_scope "sampled" ones)."""
-        if not isinstance(module, _loss_cls()) and next(module.parameters(), None) is not None:
+        the forward_scope "sampled" ones). A model's forward whose inner modules nobody reads runs them without
+        the global hooks (probe/quiet.py)."""
+        model = not isinstance(module, _loss_cls()) and next(module.parameters(), None) is not None
+        if model:
             rid = id(module)
             if rid not in self.roots:
                 self.roots[rid] = _strong(module)  # kept alive: finish() reads them after the script returns
@@ -184,6 +192,9 @@ class Recorder(OptimizerSteps):
                 self.emit("harness-error", error=f"{c.id}: {e!r}")
                 now.append(c)
         self.fwd_inner_now = now
+        if model and not now and self.quiet is not None and not (self.sampling and self.fwd_sampled) \
+                and self.quiet.allowed(module):
+            self.quiet.lift(module)
 
     def fwd_post(self, module: Any, args: Any, out: Any) -> Any:
         self.depth = max(0, self.depth - 1)
@@ -281,6 +292,8 @@ class Recorder(OptimizerSteps):
     def before_backward(self, tensors: Any) -> None:
         import torch
 
+        if self.quiet is not None:
+            self.quiet.restore()  # a forward left by a BaseException that skipped torch's always-called hooks
         self.depth = 0
         self.event("B")
         t = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
@@ -312,15 +325,24 @@ class Recorder(OptimizerSteps):
         self.zero_since_bwd = 0
         for c in self.subs["backward"]:
             c.backward(self)
-        ps = [p for p in self.tracked if p.grad is not None]
+        # each gradient read once and kept (every `p.grad` read after a backward wraps a new Python object), and
+        # its version counter read at once, while the tensors' headers are still in cache: read after the norm
+        # pass below, 600 of them cost as much as half of it
+        every = [p.grad for p in self.tracked]
+        ps = [p for p, g in zip(self.tracked, every, strict=True) if g is not None]
+        grads = [g for g in every if g is not None]
+        versions = [g._version for g in grads]
         self.ever_grad.update(map(id, ps))
         self.grads_touched = False
         if ps:
-            grads = [p.grad for p in ps]
-            norms = torch._foreach_norm(grads)  # read once, no copy: one pass, as cheap as a flat mirror here
-            self.last_grad_norms = (ps, norms)
-            self.micro_totals.append(_stack_float(norms).norm())
-            self.grads_seen = (grads, [g._version for g in grads])
+            if self.rows_next():  # the coming step records per-parameter rows: a norm per gradient (one pass)
+                norms = torch._foreach_norm(grads)
+                self.last_grad_norms = (ps, norms)
+                self.micro_totals.append(_stack_float(norms).norm())
+            else:  # the total alone (probe/flat.py: one flat copy and one norm for many small gradients)
+                self.last_grad_norms = (ps, None)
+                self.micro_totals.append(total_norm(grads, self.tracked_flat))
+            self.grads_seen = (grads, versions)
         else:
             self.grads_seen = None
         if not ps:
@@ -400,6 +422,8 @@ class Recorder(OptimizerSteps):
         # when the run ended, on the host-wide monotonic clock: comparable across the ranks of a torchrun probe
         # (each rank's "t" counts from its own start), so probe/ranks.py can tell which rank failed first
         ended_at = time.monotonic()
+        if self.quiet is not None:
+            self.quiet.restore()
         try:
             if self.n_steps >= 1 or self.n_steps_all >= 1:
                 self._params_summary()

@@ -27,6 +27,7 @@ from typing import Any
 
 from traintriage.probe.check import StopProbe, _tolist
 from traintriage.probe.core import Recorder
+from traintriage.probe.quiet import Quiet
 
 __all__ = ["Recorder", "StopProbe", "install", "main"]
 
@@ -50,9 +51,11 @@ def install(rec: Recorder) -> None:
     if rec.cfg.get("checks"):  # only/skip turned some checks off: the parent's judging skips them too
         rec.emit("checks", on=[c.id for c in rec.checks], off=rec.cfg["checks"].get("off", []))
 
-    # 1. global module forward hooks (forward, never backward)
-    module_mod.register_module_forward_pre_hook(rec.fwd_pre)
-    module_mod.register_module_forward_hook(rec.fwd_post)
+    # 1. global module forward hooks (forward, never backward); lifted for the inner modules of a model's forward
+    # that no check reads (probe/quiet.py)
+    h_pre = module_mod.register_module_forward_pre_hook(rec.fwd_pre)
+    h_post = module_mod.register_module_forward_hook(rec.fwd_post)
+    rec.quiet = Quiet(rec, h_pre.id, h_post.id)
 
     # 2. global optimizer step hooks
     from torch.optim import optimizer as optimizer_mod

@@ -4,8 +4,9 @@ sampled steps, per parameter; each model's training flag), plus the optimizer an
 
 Cost per step: the parameters copied before and after the step into preallocated flat mirrors when they are
 many small tensors (probe/flat.py: the per-group update and parameter norms are then a few whole-buffer ops),
-else one foreach copy, subtraction and norm call over them; per-tensor norms on sampled steps only; one device
-sync (``tolist`` of a single stacked vector).
+else one foreach copy, subtraction and norm call over them; per-tensor norms (update, parameter and, measured
+after the backward, gradient: `rows_next`) on sampled steps only; one device sync (``tolist`` of a single
+stacked vector).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class OptimizerSteps:
     def opt_pre(self, opt: Any, args: Any, kwargs: Any) -> None:
         import torch
 
+        if self.quiet is not None:
+            self.quiet.restore()  # a forward left by a BaseException that skipped torch's always-called hooks
         st = self.opts.get(id(opt)) or self._register_opt(opt)
         if self.primary is None:
             self.primary = id(opt)
@@ -104,6 +107,14 @@ class OptimizerSteps:
         st["modes"] = self._modes(held)
         for c in self.subs["step_pre"]:
             c.step_pre(self, opt, held)
+
+    def rows_next(self) -> bool:
+        """Whether the coming optimizer step may record per-parameter rows (`opt_post`: sampled steps and each
+        optimizer's first two): the step now, the primary's next one (another optimizer may step on this
+        backward after the primary did), or an optimizer that has stepped fewer than twice (or none yet)."""
+        n = self.n_steps + 1
+        return self.sampling or n in ACT_SAMPLE_STEPS or n == self.max_steps - 1 or not self.opts \
+            or any(o["steps"] < 2 for o in self.opts.values())
 
     def _modes(self, held: set[int]) -> list[dict[str, Any]]:
         """Each model's training flag and its dropout/BatchNorm layers; `trained`: an optimizer trains some of
@@ -138,6 +149,9 @@ class OptimizerSteps:
         sizes = st["group_sizes"]
         with torch.no_grad():
             gp, gn = self.last_grad_norms if self.last_grad_norms is not None else ([], [])
+            if sample and gn is None:  # the backward measured the total only (rows_next did not foresee this step)
+                grads = self.grads_seen[0] if self.grads_seen is not None else [p.grad for p in gp]
+                gp, gn = (gp, torch._foreach_norm(grads)) if all(g is not None for g in grads) else ([], [])
             gn = gn if sample else []
             losses = self.step_losses
             norms: list = []  # per group ||update||, ||param||; per tensor (sampled steps) ||update||, ||param||
@@ -145,8 +159,11 @@ class OptimizerSteps:
             fl = st.get("flat")
             if ps and fl is not None:  # flat: a few whole-buffer ops (probe/flat.py)
                 cur = st.get("cur")
-                if cur is None or not cur.matches(ps):  # laid out like the mirror of the parameters before
+                if cur is None or st.get("cur_of") is not fl:  # laid out like the mirror of the parameters before
+                    # (built with it: opt_pre keeps a mirror only while it matches the parameters, so one built
+                    # alongside it matches them too, without comparing 600 shapes again)
                     cur = st["cur"] = Flat(ps)
+                    st["cur_of"] = fl
                 cur.load(ps)
                 # ||before - after|| read from both buffers (torch.dist: no difference buffer written), ||after||
                 norms = [*fl.group_norms(sizes, cur.flat), *cur.group_norms(sizes)]
@@ -215,6 +232,9 @@ class OptimizerSteps:
         self.bwd_since_step = 0
         self.zero_since_step = 0
         self.pre_bwd_norm = None
+        # the gradients are let go: kept until the next backward, they would outlive the script's zero_grad(), and
+        # its next backward would allocate new ones instead of reusing their memory (as it does without the probe)
+        self.grads_seen = None
         if id(opt) == self.primary:
             for c in self.subs["primary_step"]:
                 c.primary_step(self)
