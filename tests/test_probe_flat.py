@@ -140,3 +140,52 @@ def test_an_optimizer_first_stepping_late_still_gets_gradient_rows(tmp_path):
     last = [r for r in map(json.loads, ev.read_text().splitlines()) if r["kind"] == "step"][-1]
     assert last["opt"] == 1 and last["step"] == 0
     assert [r["grad"] for r in last["params"]] == pytest.approx(want, rel=1e-5)
+
+
+def test_norms_of_sparse_gradients_are_their_dense_norms():
+    """nn.Embedding(sparse=True) gives sparse gradients, which torch cannot norm: foreach_norms and total_norm read
+    them through their coalesced values (the same 2-norm), dense ones as before."""
+    from traintriage.probe.flat import foreach_norms, total_norm
+
+    dense = torch.arange(6.0).reshape(2, 3)
+    sparse = torch.sparse_coo_tensor([[0, 2, 2]], [1.0, 2.0, 3.0], (5,), check_invariants=True)  # index 2 twice: uncoalesced
+    with pytest.raises(NotImplementedError):
+        torch._foreach_norm([dense, sparse])
+    got = [float(x) for x in foreach_norms([dense, sparse])]
+    assert got == pytest.approx([float(dense.norm()), float(sparse.to_dense().norm())])
+    both = (float(dense.norm()) ** 2 + float(sparse.to_dense().norm()) ** 2) ** 0.5
+    assert float(total_norm([dense, sparse], True)) == pytest.approx(both)
+    assert float(total_norm([dense, sparse], False)) == pytest.approx(both)
+
+
+SPARSE_EMBEDDING = """
+import sys, torch, torch.nn as nn
+torch.manual_seed(0)
+emb = nn.Embedding(50, 8, sparse='--dense' not in sys.argv)
+head = nn.Linear(8, 2)
+sparse_opt = torch.optim.SparseAdam(list(emb.parameters()), lr=0.05) if emb.sparse else None
+opt = torch.optim.Adam(list(head.parameters()) + ([] if emb.sparse else list(emb.parameters())), lr=0.05)
+x = torch.randint(0, 50, (64, 5)); y = x[:, 0] % 2
+for step in range(60):
+    opt.zero_grad()
+    if sparse_opt: sparse_opt.zero_grad()
+    loss = nn.functional.cross_entropy(head(emb(x).mean(1)), y)
+    loss.backward()
+    opt.step()
+    if sparse_opt: sparse_opt.step()
+print('loss', loss.item())
+"""
+
+
+@pytest.mark.slow
+def test_a_script_with_sparse_gradients_is_probed_not_crashed(tmp_path):
+    """The probe crashed such a script in its gradient norms (NotImplementedError on SparseCPU), though it runs
+    and learns on its own; now it is healthy, with the same gradient norms as its dense twin."""
+    from traintriage.probe import run_probe
+
+    p = tmp_path / "sparse_emb.py"
+    p.write_text(SPARSE_EMBEDDING)
+    sparse, dense = run_probe(p, steps=20), run_probe(p, steps=20, args=["--dense"])
+    assert sparse.verdict == "healthy" and dense.verdict == "healthy", (sparse.notes, dense.notes)
+    assert not [f for f in sparse.findings if f.severity == "error"]
+    assert not any("crashed" in n for n in sparse.notes), sparse.notes

@@ -39,7 +39,7 @@ from traintriage.probe.check import (
     _strong,
     _tolist,
 )
-from traintriage.probe.flat import fits, total_norm
+from traintriage.probe.flat import fits, foreach_norms, total_norm
 from traintriage.probe.loaders import LOADER_TRACK_BATCHES, _CountingIter, _ReplayIter
 from traintriage.probe.loss_stats import SYMMETRIC_LOSSES, _loss_stats
 from traintriage.probe.steps import OptimizerSteps
@@ -312,7 +312,7 @@ class Recorder(OptimizerSteps):
             # First backward of a new step: gradients left over from the last step mean nobody zeroed them.
             left = [p.grad for p in self.tracked if p.grad is not None]
             if left:
-                self.pre_bwd_norm = _stack_float(torch._foreach_norm(left)).norm()
+                self.pre_bwd_norm = _stack_float(foreach_norms(left)).norm()
             else:
                 self.pre_bwd_norm = None
 
@@ -336,9 +336,9 @@ class Recorder(OptimizerSteps):
         self.grads_touched = False
         if ps:
             if self.rows_next():  # the coming step records per-parameter rows: a norm per gradient (one pass)
-                norms = torch._foreach_norm(grads)
-                self.last_grad_norms = (ps, norms)
-                self.micro_totals.append(_stack_float(norms).norm())
+                each = foreach_norms(grads)
+                self.last_grad_norms = (ps, each)
+                self.micro_totals.append(_stack_float(each).norm())
             else:  # the total alone (probe/flat.py: one flat copy and one norm for many small gradients)
                 self.last_grad_norms = (ps, None)
                 self.micro_totals.append(total_norm(grads, self.tracked_flat))

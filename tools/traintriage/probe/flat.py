@@ -92,6 +92,20 @@ def mirror(old: Flat | None, ts: list) -> Flat | None:
     return Flat(ts) if fits(ts) else None
 
 
+def foreach_norms(ts: list) -> Any:
+    """torch._foreach_norm(ts), sparse gradients included (nn.Embedding(sparse=True) makes them): torch has no
+    norm kernel for a sparse tensor, whose 2-norm is its coalesced values'. The dense call is tried first, so a
+    step without sparse gradients pays nothing for them (a probe that crashed on them broke a script that runs)."""
+    import torch
+
+    try:
+        return torch._foreach_norm(ts)
+    except (NotImplementedError, RuntimeError):
+        if not any(t.is_sparse for t in ts):
+            raise
+        return torch._foreach_norm([t.coalesce().values() if t.is_sparse else t for t in ts])
+
+
 def total_norm(ts: list, flat: bool) -> Any:
     """The 2-norm of all of `ts` together, a float32 0-d tensor. `flat`: they are many and small (`fits`, asked
     once for the parameters they are the gradients of): one copy into a fresh buffer and one norm; else, or where
@@ -106,4 +120,4 @@ def total_norm(ts: list, flat: bool) -> Any:
         else:  # half precision accumulated in float32, as the per-tensor norms are stacked (check._stack_float)
             low = x.is_floating_point() and x.element_size() < 4
             return torch.linalg.vector_norm(x, dtype=torch.float32) if low else x.norm().float()
-    return _stack_float(torch._foreach_norm(ts)).norm()
+    return _stack_float(foreach_norms(ts)).norm()

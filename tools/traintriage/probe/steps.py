@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from traintriage.probe.check import StopProbe, _finite, _plain, _stack_float, _strong, _tolist
-from traintriage.probe.flat import Flat, mirror
+from traintriage.probe.flat import Flat, foreach_norms, mirror
 
 # Steps on which activation / loss-input statistics are sampled (plus the last step). Sampling keeps the
 # per-step overhead to the foreach norms; the first steps show the init, the last one the trained state.
@@ -102,7 +102,7 @@ class OptimizerSteps:
             elif self.grads_unchanged(with_grad):  # measured after the backward, untouched since
                 st["step_grad"] = self.micro_totals[-1]
             else:  # clipped, unscaled, another optimizer's subset, or no backward since the last step
-                st["step_grad"] = _stack_float(torch._foreach_norm(with_grad)).norm()
+                st["step_grad"] = _stack_float(foreach_norms(with_grad)).norm()
         held = self._held()
         st["modes"] = self._modes(held)
         for c in self.subs["step_pre"]:
@@ -151,7 +151,7 @@ class OptimizerSteps:
             gp, gn = self.last_grad_norms if self.last_grad_norms is not None else ([], [])
             if sample and gn is None:  # the backward measured the total only (rows_next did not foresee this step)
                 grads = self.grads_seen[0] if self.grads_seen is not None else [p.grad for p in gp]
-                gp, gn = (gp, torch._foreach_norm(grads)) if all(g is not None for g in grads) else ([], [])
+                gp, gn = (gp, foreach_norms(grads)) if all(g is not None for g in grads) else ([], [])
             gn = gn if sample else []
             losses = self.step_losses
             norms: list = []  # per group ||update||, ||param||; per tensor (sampled steps) ||update||, ||param||
