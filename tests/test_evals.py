@@ -294,6 +294,11 @@ def test_cases_are_self_contained():
 # few CPU-seconds each; 60 CPU-s is generous. The wall limit only catches a hang, so it can be loose.
 SCRIPT_CPU_LIMIT_S = 60.0
 SCRIPT_WALL_LIMIT_S = 600.0
+# torch's gloo teardown race: a rank that already printed its final metric aborts at exit (SIGABRT, C++
+# std::terminate on a joinable thread). Seen in 4 of 32 plain torchrun runs without a barrier before
+# destroy_process_group, 0 of 48 with it, then once more in a CI run of ~14 DDP scripts with it (2026-12-03).
+# Not the script's doing and not what the check is about: such a run is run once more.
+TORCH_TEARDOWN_ABORT = "terminate called without an active exception"
 # A number that is not one, as Python prints it: nan, inf, -inf.
 NON_FINITE = re.compile(r"\b(nan|inf)\b", re.I)
 
@@ -312,10 +317,13 @@ def test_case_scripts_run_as_plain_python(c: evals.Case, tmp_path: Path):
             # torchrun jobs ran on the machine).
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc-per-node={c.nproc_per_node}", script]
-            cpu0 = children_cpu_s()
-            proc = subprocess.run(cmd, cwd=c.path, capture_output=True, text=True,
-                                  timeout=SCRIPT_WALL_LIMIT_S, env=env)
-            rc, stdout, stderr, cpu = proc.returncode, proc.stdout, proc.stderr, children_cpu_s() - cpu0
+            for _attempt in range(2):
+                cpu0 = children_cpu_s()
+                proc = subprocess.run(cmd, cwd=c.path, capture_output=True, text=True,
+                                      timeout=SCRIPT_WALL_LIMIT_S, env=env)
+                rc, stdout, stderr, cpu = proc.returncode, proc.stdout, proc.stderr, children_cpu_s() - cpu0
+                if not (rc and TORCH_TEARDOWN_ABORT in stderr and stdout.strip()):
+                    break
         else:
             rc, stdout, stderr, cpu = plain_run(script, c.path, env, tmp_path, SCRIPT_WALL_LIMIT_S)
         assert rc == 0, f"{c.name}/{script} exited {rc}:\n{stderr[:3000]}\n...\n{stderr[-2000:]}"
