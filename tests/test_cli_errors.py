@@ -155,10 +155,13 @@ def test_ctrl_c_is_one_json_object_exit_130_and_the_script_is_stopped(tmp_path):
 
     s = tmp_path / "train.py"
     s.write_text("import time\ntime.sleep(120)\n")
-    # -X faulthandler: should it not end, SIGABRT prints every thread's stack (one CI run out of many did not end
-    # within 60 s; not reproduced with Ctrl-C at any time from 0.02 to 4 s, idle or loaded)
+    # -X faulthandler: should it not end, SIGABRT prints every thread's stack
+    # SIGINT at its default, as a terminal's Ctrl-C finds it: a shell without job control starts background
+    # commands with SIGINT ignored, the ignore is inherited through exec and Python keeps it. That, not the probe,
+    # is what kept `traintriage probe` running 60 s after Ctrl-C in two CI runs started with `... &`.
     p = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "traintriage", "probe", str(s), "--json"],
-                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(4)  # past start-up: the probe's child is running the script
     p.send_signal(signal.SIGINT)
     try:
